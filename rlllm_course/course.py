@@ -1,0 +1,138 @@
+"""The nbgrader course: release the student notebooks, grade submissions.
+
+Both wrap the plain nbgrader commands (the README lists them) and add only
+what nbgrader lacks for this course:
+- ``release`` writes the student notebooks from ``solutions/`` into
+  ``notebooks/`` without leaving a gradebook behind in the repository;
+- ``grade`` autogrades each student and assignment in its own nbgrader run,
+  so that one student whose kernel dies (nbgrader then aborts the whole run)
+  gets 0 with a reason while everyone else is graded, and it writes one CSV
+  with nbgrader's columns plus a ``problem`` column.
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST_ENV = "RLLLM_FAST"  # "1" shrinks every notebook's run (tests, quick grading)
+
+
+def assignments(source=None):
+    """Names of the assignments (``NN_topic``) in the source folder, in order."""
+    source = Path(source or ROOT / "solutions")
+    return sorted(p.name for p in source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+
+def _nbgrader(args, cwd, env=None):
+    """Run one nbgrader command; return the CompletedProcess (never raises)."""
+    cmd = [sys.executable, "-m", "nbgrader", *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+
+
+def _config(root, source, timeout):
+    """An nbgrader_config.py for a course folder whose source is elsewhere."""
+    return "\n".join([
+        "c = get_config()",
+        f"c.CourseDirectory.root = {str(root)!r}",
+        f"c.CourseDirectory.source_directory = {str(source)!r}",
+        "c.CourseDirectory.release_directory = 'release'",
+        f"c.CourseDirectory.db_url = {'sqlite:///' + str(Path(root) / 'gradebook.db')!r}",
+        "c.CourseDirectory.course_id = 'rlllm-course'",
+        f"c.ExecutePreprocessor.timeout = {int(timeout)}",
+        "",
+    ])
+
+
+def release(out=None, names=None, source=None):
+    """Generate the student release of `names` (default: all) into `out`.
+
+    out: folder that receives ``NN_topic/NN_topic.ipynb`` (default ``notebooks/``).
+    Raises RuntimeError with nbgrader's log if generation fails.
+    """
+    source = Path(source or ROOT / "solutions").resolve()
+    out = Path(out or ROOT / "notebooks").resolve()
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "nbgrader_config.py").write_text(_config(tmp, source, 30))
+        for name in names or assignments(source):
+            done = _nbgrader(["generate_assignment", name, "--force",
+                              f"--CourseDirectory.release_directory={out}"], cwd=tmp)
+            if done.returncode != 0:
+                raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{done.stderr}")
+    return out
+
+
+def _problems(notebook):
+    """Cells of an autograded notebook that hit the time limit."""
+    nb = json.loads(Path(notebook).read_text())
+    timed_out = [c.get("metadata", {}).get("nbgrader", {}).get("grade_id", f"cell {i}")
+                 for i, c in enumerate(nb["cells"])
+                 if any(o.get("ename") == "CellTimeoutError" for o in c.get("outputs", []))]
+    return f"timed out in {', '.join(timed_out)}" if timed_out else ""
+
+
+def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=600,
+          fast=False, source=None, log=print):
+    """Autograde every submission in `submitted` and write a grades CSV.
+
+    submitted: folder laid out as nbgrader's ``submitted/``:
+        ``<student_id>/<NN_topic>/<NN_topic>.ipynb``.
+    out: the CSV; nbgrader's export columns plus ``problem`` (why a score is 0
+        or partial: kernel died, cell timed out, no submission).
+    workdir: the nbgrader course folder for this grading (gradebook.db,
+        ``autograded/`` with the executed notebooks, to give as feedback).
+    timeout: seconds each cell may run before it is interrupted and fails.
+    fast: run the notebooks with ``RLLLM_FAST=1`` (smaller runs, same tests).
+    Returns the rows written, as dicts.
+    """
+    submitted = Path(submitted).resolve()
+    if not submitted.is_dir():
+        raise FileNotFoundError(f"submitted must be a folder of <student>/<assignment>/, got {submitted}")
+    source = Path(source or ROOT / "solutions").resolve()
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "nbgrader_config.py").write_text(_config(workdir, source, timeout))
+    env = dict(os.environ, **{FAST_ENV: "1" if fast else "0"})
+    base = [f"--CourseDirectory.submitted_directory={submitted}"]
+
+    names = names or [a for a in assignments(source)
+                      if any((s / a).is_dir() for s in submitted.iterdir())]
+    for name in names:  # registers the assignment and its graded cells in the gradebook
+        done = _nbgrader(["generate_assignment", name, "--force"], cwd=workdir)
+        if done.returncode != 0:
+            raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{done.stderr}")
+
+    problems = {}
+    students = sorted(s.name for s in submitted.iterdir() if s.is_dir())
+    for student in students:
+        for name in names:
+            if not (submitted / student / name).is_dir():
+                problems[student, name] = "no submission"
+                continue
+            log(f"grading {student} / {name}")
+            done = _nbgrader(["autograde", name, "--student", student, "--force", *base],
+                             cwd=workdir, env=env)
+            if done.returncode != 0:
+                last = [line for line in done.stderr.splitlines() if line.strip()][-3:]
+                problems[student, name] = "grading failed (kernel died?): " + " | ".join(last)
+            else:
+                nb = next((workdir / "autograded" / student / name).glob("*.ipynb"))
+                problems[student, name] = _problems(nb)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "grades.csv"
+        done = _nbgrader(["export", "--to", str(export), *base], cwd=workdir)
+        if done.returncode != 0:
+            raise RuntimeError(f"nbgrader export failed:\n{done.stderr}")
+        rows = list(csv.DictReader(export.open()))
+    for row in rows:
+        row["problem"] = problems.get((row["student_id"], row["assignment"]), "")
+    with open(out, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["problem"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
