@@ -13,6 +13,7 @@ what nbgrader lacks for this course:
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,12 @@ def _problems(notebook):
     return f"timed out in {', '.join(timed_out)}" if timed_out else ""
 
 
+def _failure(log):
+    """The exception that stopped an nbgrader run, from its log (e.g. a dead kernel)."""
+    errors = re.findall(r"^\s*([\w.]+(?:Error|Exception)\b.*)$", log, flags=re.M)
+    return errors[-1].strip() if errors else "nbgrader failed"
+
+
 def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=600,
           fast=False, source=None, log=print):
     """Autograde every submission in `submitted` and write a grades CSV.
@@ -117,8 +124,7 @@ def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=60
             done = _nbgrader(["autograde", name, "--student", student, "--force", *base],
                              cwd=workdir, env=env)
             if done.returncode != 0:
-                last = [line for line in done.stderr.splitlines() if line.strip()][-3:]
-                problems[student, name] = "grading failed (kernel died?): " + " | ".join(last)
+                problems[student, name] = "not graded, scored 0: " + _failure(done.stderr)
             else:
                 nb = next((workdir / "autograded" / student / name).glob("*.ipynb"))
                 problems[student, name] = _problems(nb)
@@ -131,6 +137,8 @@ def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=60
         rows = list(csv.DictReader(export.open()))
     for row in rows:
         row["problem"] = problems.get((row["student_id"], row["assignment"]), "")
+        if row["problem"].startswith("not graded"):  # never keep an earlier run's score
+            row["raw_score"] = row["score"] = "0.0"
     with open(out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["problem"])
         writer.writeheader()

@@ -1,0 +1,56 @@
+"""Shared fixtures: the course's assignments, a fresh release, and one grading run.
+
+Grading is the slow part (each notebook runs in a kernel), so one session-wide
+run grades every kind of submission the tests look at.
+"""
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from rlllm_course import course
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENTS = course.assignments()
+
+# The tests run every notebook in FAST mode (small runs, same checks).
+os.environ[course.FAST_ENV] = "1"
+
+
+def read_nb(path):
+    return json.loads(Path(path).read_text())
+
+
+def write_nb(nb, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(nb, indent=1))
+
+
+def nbgrader_meta(cell):
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def cell_by_id(nb, grade_id):
+    return next(c for c in nb["cells"] if nbgrader_meta(c).get("grade_id") == grade_id)
+
+
+def source(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+@pytest.fixture(scope="session")
+def release_dir(tmp_path_factory):
+    """A release generated now from solutions/ (to compare with notebooks/)."""
+    return course.release(tmp_path_factory.mktemp("release"))
+
+
+def solution(name):
+    return read_nb(ROOT / "solutions" / name / f"{name}.ipynb")
+
+
+def released(name):
+    return read_nb(ROOT / "notebooks" / name / f"{name}.ipynb")

@@ -1,0 +1,234 @@
+"""The nbgrader round trip: release, then grade real submissions with real nbgrader.
+
+One grading run (fixture `graded`) covers every kind of submission:
+- `solution`: the solution notebooks, every module -> full marks, runs clean;
+- `untouched`: the release as handed out, every module -> 0, no crash;
+- `delegate`: every exercise answered by importing the package's reference
+  -> no points on any test cell with hidden tests;
+- on 00_rl_basics: `wrong` (one buggy function), `tamper` (buggy function and
+  its test cell emptied), `loop` (infinite loop), `dies` (kernel killed).
+"""
+
+import ast
+import copy
+import importlib
+import pkgutil
+import re
+
+import pytest
+from nbgrader.api import Gradebook
+
+import rlllm_course
+from rlllm_course import course
+
+from conftest import (ASSIGNMENTS, ROOT, cell_by_id, nbgrader_meta, read_nb, released,
+                      solution, source, write_nb)
+
+BASICS = "00_rl_basics"
+MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS")
+TIMEOUT = 60  # seconds per cell while grading in FAST mode; the infinite loop waits this long
+
+
+def answer_cells(nb):
+    return [c for c in nb["cells"] if nbgrader_meta(c).get("solution")]
+
+
+def test_cells(nb):
+    return [c for c in nb["cells"] if nbgrader_meta(c).get("grade")]
+
+
+def defined_functions(code):
+    return [n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef)]
+
+
+def reference_module(name):
+    """The rlllm_course module that defines the reference function `name`."""
+    for info in pkgutil.walk_packages(rlllm_course.__path__, "rlllm_course."):
+        module = importlib.import_module(info.name)
+        f = getattr(module, name, None)
+        if callable(f) and getattr(f, "__module__", None) == info.name:
+            return info.name
+    raise LookupError(f"exercise function {name} has no reference of the same name in rlllm_course")
+
+
+def delegating(name):
+    """The release with every answer cell replaced by imports of the reference."""
+    nb = copy.deepcopy(released(name))
+    sol = solution(name)
+    for cell in answer_cells(nb):
+        names = defined_functions(source(cell_by_id(sol, nbgrader_meta(cell)["grade_id"])))
+        cell["source"] = "\n".join(f"from {reference_module(n)} import {n}" for n in names)
+    return nb
+
+
+def replace_function(nb, grade_id, code):
+    """A copy of `nb` where answer cell `grade_id` holds `code`."""
+    nb = copy.deepcopy(nb)
+    cell_by_id(nb, grade_id)["source"] = code
+    return nb
+
+
+WRONG = '''
+import numpy as np
+def discounted_returns(rewards, dones, gamma):
+    # a common bug: the sum runs on past the end of each episode
+    G, out = 0.0, []
+    for r in reversed(list(rewards)):
+        G = r + gamma * G
+        out.append(G)
+    return np.array(out[::-1])
+'''
+LOOP = '''
+def discounted_returns(rewards, dones, gamma):
+    while True:  # a loop that never ends
+        pass
+'''
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """Grade all submissions once; returns (gradebook url, rows of the CSV, workdir)."""
+    sub = tmp_path_factory.mktemp("submitted")
+    for name in ASSIGNMENTS:
+        write_nb(solution(name), sub / "solution" / name / f"{name}.ipynb")
+        write_nb(released(name), sub / "untouched" / name / f"{name}.ipynb")
+        write_nb(delegating(name), sub / "delegate" / name / f"{name}.ipynb")
+    basics = solution(BASICS)
+    last = nbgrader_meta(answer_cells(basics)[-1])["grade_id"]
+    special = {
+        "wrong": replace_function(basics, "ex_discounted_returns", WRONG),
+        "loop": replace_function(basics, "ex_discounted_returns", LOOP),
+        "dies": replace_function(basics, last, "import os\nos._exit(1)"),
+    }
+    tamper = replace_function(basics, "ex_discounted_returns", WRONG)
+    cell_by_id(tamper, "test_discounted_returns")["source"] = "pass  # the test is gone"
+    special["tamper"] = tamper
+    for student, nb in special.items():
+        write_nb(nb, sub / student / BASICS / f"{BASICS}.ipynb")
+
+    work = tmp_path_factory.mktemp("grading")
+    rows = course.grade(sub, out=work / "grades.csv", workdir=work, timeout=TIMEOUT,
+                        fast=True, log=lambda *a: None)
+    return f"sqlite:///{work / 'gradebook.db'}", {(r["student_id"], r["assignment"]): r for r in rows}, work
+
+
+def cell_scores(graded, student, name):
+    """{grade_id: (score, max_score)} of one graded notebook."""
+    url = graded[0]
+    with Gradebook(url) as gb:
+        nb = gb.find_submission_notebook(name, name, student)
+        return {g.name: (g.score, g.max_score) for g in nb.grades}
+
+
+# --- release -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_is_what_generation_produces_today(release_dir, name):
+    # notebooks/ is generated and committed: it must not drift from solutions/
+    fresh = read_nb(release_dir / name / f"{name}.ipynb")
+    assert released(name) == fresh, f"notebooks/{name} is stale: run `rlllm-course release`"
+
+
+def test_release_has_exactly_the_solution_modules():
+    # a module added to solutions/ must be released too, and nothing else is in notebooks/
+    shipped = sorted(p.name for p in (ROOT / "notebooks").iterdir() if p.is_dir())
+    assert shipped == ASSIGNMENTS
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_has_no_solution_code_no_hidden_tests_no_outputs(name):
+    nb, sol = released(name), solution(name)
+    text = "\n".join(source(c) for c in nb["cells"])
+    assert not MARKERS.search(text), "solution or hidden-test markers left in the release"
+    for cell in sol["cells"]:
+        code = source(cell)
+        for block in re.findall(r"### BEGIN (?:SOLUTION|HIDDEN TESTS)\n(.*?)### END", code, re.S):
+            for line in block.splitlines():
+                # every substantial line of a solution or hidden test is absent from the release
+                if len(line.strip()) > 25:
+                    assert line.strip() not in text, f"leaked into the release: {line.strip()}"
+    assert all(not c.get("outputs") for c in nb["cells"] if c["cell_type"] == "code")
+    assert len(answer_cells(nb)) >= 2 and len(test_cells(nb)) >= 2
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_solutions_carry_no_outputs_and_follow_the_conventions(name):
+    sol = solution(name)
+    assert all(not c.get("outputs") for c in sol["cells"] if c["cell_type"] == "code")
+    tags = [t for c in sol["cells"] for t in c.get("metadata", {}).get("tags", [])]
+    assert "parameters" in tags and "figure" in tags
+    for cell in test_cells(sol):
+        assert "### BEGIN HIDDEN TESTS" in source(cell), f"{nbgrader_meta(cell)['grade_id']} has no hidden tests"
+        assert "reference_disabled" in source(cell), f"{nbgrader_meta(cell)['grade_id']} does not catch delegation"
+    for cell in answer_cells(sol):
+        for f in defined_functions(source(cell)):
+            reference_module(f)  # the exercise has a reference of the same name
+
+
+# --- grading -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_solution_scores_full_marks(graded, name):
+    scores = cell_scores(graded, "solution", name)
+    assert scores and all(s == m for s, m in scores.values()), scores
+    assert graded[1]["solution", name]["problem"] == ""
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_solution_notebook_runs_clean_and_draws_its_figures(graded, name):
+    # grading executed the solution in FAST mode: no cell may fail, every figure cell draws
+    nb = read_nb(graded[2] / "autograded" / "solution" / name / f"{name}.ipynb")
+    errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(nb["cells"])
+              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors
+    figures = [c for c in nb["cells"] if "figure" in c.get("metadata", {}).get("tags", [])]
+    for cell in figures:
+        assert any("image/png" in o.get("data", {}) for o in cell["outputs"]), source(cell)[:200]
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_untouched_release_scores_zero_without_crashing(graded, name):
+    scores = cell_scores(graded, "untouched", name)
+    assert scores and all(s == 0 for s, _ in scores.values()), scores
+    assert graded[1]["untouched", name]["problem"] == ""  # graded normally, not aborted
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_calling_the_reference_earns_no_hidden_test_points(graded, name):
+    scores = cell_scores(graded, "delegate", name)
+    assert scores and all(s == 0 for s, _ in scores.values()), scores
+
+
+def test_one_wrong_function_loses_exactly_its_points(graded):
+    scores = cell_scores(graded, "wrong", BASICS)
+    assert scores.pop("test_discounted_returns")[0] == 0
+    assert all(s == m for s, m in scores.values()), scores
+
+
+def test_an_edited_test_cell_is_restored_and_graded_honestly(graded):
+    scores = cell_scores(graded, "tamper", BASICS)
+    assert scores["test_discounted_returns"][0] == 0
+    nb = read_nb(graded[2] / "autograded" / "tamper" / BASICS / f"{BASICS}.ipynb")
+    original = cell_by_id(released(BASICS), "test_discounted_returns")
+    assert source(cell_by_id(nb, "test_discounted_returns")) == source(original)
+
+
+def test_an_infinite_loop_times_out_and_the_rest_is_graded(graded):
+    scores = cell_scores(graded, "loop", BASICS)
+    assert scores.pop("test_discounted_returns")[0] == 0
+    assert all(s == m for s, m in scores.values()), scores  # later cells still ran
+    assert "timed out in test_discounted_returns" in graded[1]["loop", BASICS]["problem"]
+
+
+def test_a_dying_kernel_scores_zero_with_a_reason_and_others_are_graded(graded):
+    row = graded[1]["dies", BASICS]
+    assert float(row["score"]) == 0
+    assert "DeadKernelError" in row["problem"]
+    # students graded after the crash ("loop", "solution", "tamper", ...) have their scores
+    assert float(graded[1]["solution", BASICS]["score"]) == float(row["max_score"]) > 0
+
+
+def test_grades_csv_has_nbgrader_columns_and_the_problem(graded):
+    header = (graded[2] / "grades.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["assignment", "duedate", "timestamp"]
+    assert {"student_id", "score", "max_score", "problem"} <= set(header)
