@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 
 course: $(VENV)/.installed
 	$(BIN)/jupyter lab --LabApp.default_url=/lab/tree/notebooks --port=$(PORT) \
-		$(if $(HEADLESS),--no-browser --ip=0.0.0.0)
+		$(if $(HEADLESS),--no-browser --ip=0.0.0.0) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest

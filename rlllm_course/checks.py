@@ -9,13 +9,13 @@ import numpy as np
 
 def check_unit_interval(name, value):
     """Raise ValueError unless 0 <= value <= 1 (gamma, epsilon, lambda, ...)."""
-    if not np.isscalar(value) or not 0.0 <= float(value) <= 1.0:
+    if np.ndim(value) != 0 or not 0.0 <= float(value) <= 1.0:
         raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
 
 
 def check_positive(name, value):
     """Raise ValueError unless value > 0 (learning rates, counts, ...)."""
-    if not np.isscalar(value) or not float(value) > 0:
+    if np.ndim(value) != 0 or not float(value) > 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
 
 

@@ -232,3 +232,33 @@ def test_grades_csv_has_nbgrader_columns_and_the_problem(graded):
     header = (graded[2] / "grades.csv").read_text().splitlines()[0].split(",")
     assert header[:3] == ["assignment", "duedate", "timestamp"]
     assert {"student_id", "score", "max_score", "problem"} <= set(header)
+
+
+# --- Validate (what a student's Validate button runs) ------------------------------------
+
+def completed_release(name):
+    """The release with each answer cell filled in as the solution does (no markers)."""
+    nb = copy.deepcopy(released(name))
+    sol = solution(name)
+    for cell in answer_cells(nb):
+        code = source(cell_by_id(sol, nbgrader_meta(cell)["grade_id"]))
+        cell["source"] = "\n".join(l for l in code.splitlines() if "### " not in l)
+    return nb
+
+
+def validate(nb, tmp_path):
+    from nbgrader.validator import Validator
+    from traitlets.config import Config
+    path = tmp_path / "submission.ipynb"
+    write_nb(nb, path)
+    return Validator(config=Config({"ExecutePreprocessor": {"timeout": TIMEOUT}})).validate(str(path))
+
+
+def test_validate_passes_a_completed_notebook(tmp_path):
+    assert validate(completed_release(BASICS), tmp_path) == {}
+
+
+def test_validate_reports_every_unanswered_exercise(tmp_path):
+    results = validate(released(BASICS), tmp_path)
+    assert len(results.get("failed", [])) == len(test_cells(released(BASICS)))
+    assert all("NotImplementedError" in f["raw_error"] for f in results["failed"])
