@@ -22,6 +22,7 @@ def main(argv=None):
                    help="nbgrader course folder for this grading (default: grading/)")
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell (default: 600)")
     p.add_argument("--fast", action="store_true", help="run notebooks with RLLLM_FAST=1")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks graded at once (default: 1)")
 
     args = parser.parse_args(argv)
     if args.command == "release":
@@ -29,7 +30,7 @@ def main(argv=None):
         print(f"released into {out}")
     else:
         rows = course.grade(args.submitted, args.out, args.workdir, args.assignments,
-                            args.timeout, args.fast)
+                            args.timeout, args.fast, args.jobs)
         for row in rows:
             note = f"  ({row['problem']})" if row["problem"] else ""
             print(f"{row['student_id']:>16} {row['assignment']:<24} "

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ def _failure(log):
 
 
 def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=600,
-          fast=False, source=None, log=print):
+          fast=False, jobs=1, source=None, log=print):
     """Autograde every submission in `submitted` and write a grades CSV.
 
     submitted: folder laid out as nbgrader's ``submitted/``:
@@ -94,6 +95,7 @@ def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=60
         ``autograded/`` with the executed notebooks, to give as feedback).
     timeout: seconds each cell may run before it is interrupted and fails.
     fast: run the notebooks with ``RLLLM_FAST=1`` (smaller runs, same tests).
+    jobs: how many notebooks to grade at once (one core each).
     Returns the rows written, as dicts.
     """
     submitted = Path(submitted).resolve()
@@ -113,21 +115,23 @@ def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=60
         if done.returncode != 0:
             raise RuntimeError(f"nbgrader generate_assignment {name} failed:\n{done.stderr}")
 
-    problems = {}
+    def autograde(student, name):
+        """Grade one notebook in its own nbgrader run; return what went wrong, if anything."""
+        if not (submitted / student / name).is_dir():
+            return "no submission"
+        log(f"grading {student} / {name}")
+        done = _nbgrader(["autograde", name, "--student", student, "--force", *base],
+                         cwd=workdir, env=env)
+        if done.returncode != 0:
+            return "not graded, scored 0: " + _failure(done.stderr)
+        return _problems(next((workdir / "autograded" / student / name).glob("*.ipynb")))
+
     students = sorted(s.name for s in submitted.iterdir() if s.is_dir())
-    for student in students:
-        for name in names:
-            if not (submitted / student / name).is_dir():
-                problems[student, name] = "no submission"
-                continue
-            log(f"grading {student} / {name}")
-            done = _nbgrader(["autograde", name, "--student", student, "--force", *base],
-                             cwd=workdir, env=env)
-            if done.returncode != 0:
-                problems[student, name] = "not graded, scored 0: " + _failure(done.stderr)
-            else:
-                nb = next((workdir / "autograded" / student / name).glob("*.ipynb"))
-                problems[student, name] = _problems(nb)
+    pairs = [(student, name) for student in students for name in names]
+    # Each run is a separate process writing to the same SQLite gradebook, which
+    # serializes the (short) writes; the notebooks themselves run in parallel.
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        problems = dict(zip(pairs, pool.map(lambda pair: autograde(*pair), pairs)))
 
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "grades.csv"
