@@ -32,6 +32,10 @@ def assignments(source=None):
 
 def _nbgrader(args, cwd, env=None):
     """Run one nbgrader command; return the CompletedProcess (never raises)."""
+    env = dict(env or os.environ)
+    # nbgrader runs the `alembic` command of its own environment: make it findable
+    # when this environment is not activated (e.g. `.venv/bin/rlllm-course`).
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     cmd = [sys.executable, "-m", "nbgrader", *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
 
