@@ -1,0 +1,153 @@
+"""What every trainer shares: seeds, checkpoints, playing and evaluating episodes.
+
+Nothing here is an RL algorithm; ``pg.py`` and ``ppo.py`` build on it so that
+neither repeats the other's plumbing.
+
+Checkpoints are whole training states (network, optimizer, environments, random
+number generators, history) written with ``torch.save``; reading one unpickles
+Python objects, so only load checkpoints you wrote yourself.
+"""
+
+import dataclasses
+import os
+import random
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+
+def seed_everything(seed):
+    """Seed Python's, numpy's and torch's global generators (environments seed separately)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state():
+    """The state of the three global generators, for a checkpoint."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def set_rng_state(state):
+    """Restore what ``rng_state`` returned."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def save_checkpoint(path, state):
+    """Write `state` (a dict) to `path` atomically: a crash mid-write keeps the old file."""
+    tmp = f"{path}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+# Fields that may differ between the interrupted run and its resumption.
+RESUME_FREE_FIELDS = ("progress", "checkpoint", "checkpoint_every")
+
+
+def load_checkpoint(config):
+    """The state saved at ``config.checkpoint``, or None when there is none yet.
+
+    Raises ValueError if the checkpoint was written with a different config
+    (other than the fields in RESUME_FREE_FIELDS): resuming it would not
+    continue the same run.
+    """
+    if not config.checkpoint or not os.path.exists(config.checkpoint):
+        return None
+    state = torch.load(config.checkpoint, weights_only=False)  # our own file: it holds envs and RNG states
+    now = dataclasses.asdict(config)
+    changed = sorted(k for k, v in state["config"].items()
+                     if k not in RESUME_FREE_FIELDS and now.get(k) != v)
+    if changed:
+        raise ValueError(f"config differs from the one in checkpoint {config.checkpoint} "
+                         f"in {changed}; use another checkpoint path to start a new run")
+    return state
+
+
+def explained_variance(values, returns):
+    """1 - Var[returns - values] / Var[returns]: how much of the return the critic explains.
+
+    values, returns: (B,) arrays or tensors. Population variances (no Bessel
+    correction). 1 is a perfect critic, 0 is no better than a constant, < 0 is
+    worse than a constant. NaN when the returns do not vary.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    returns = np.asarray(returns, dtype=np.float64).ravel()
+    var = returns.var()
+    return float("nan") if var == 0 else float(1.0 - (returns - values).var() / var)
+
+
+def make_envs(env_id, n, seed):
+    """`n` separate gymnasium environments, the i-th seeded with seed + i once.
+
+    Later resets are unseeded, so each environment's generator continues and a
+    pickled environment (in a checkpoint) resumes exactly where it was.
+    """
+    envs = [gym.make(env_id) for _ in range(n)]
+    for i, env in enumerate(envs):
+        env.reset(seed=seed + i)
+    return envs
+
+
+def play_episodes(act, envs):
+    """Play one complete episode in each environment, all in lockstep.
+
+    act: callable, observations (n, obs_dim) numpy -> actions (n,) numpy; it is
+        called once per time step on the environments still running.
+    envs: list of E gymnasium environments; each is reset (unseeded) first.
+    Returns a dict of numpy arrays; episodes are concatenated one after the
+    other (episode 0's steps, then episode 1's, ...), T steps in total:
+        obs (T, obs_dim), actions (T,), rewards (T,), dones (T,) -- True on each
+        episode's last step, truncated (T,) -- True where a time limit ended it,
+        final_obs (E, obs_dim) -- the observation each episode ended in,
+        episode_returns (E,) undiscounted, episode_lengths (E,).
+    """
+    obs = np.stack([env.reset()[0] for env in envs])  # (E, obs_dim)
+    steps = [[] for _ in envs]  # per env: (obs, action, reward)
+    final_obs, truncated = [None] * len(envs), [False] * len(envs)
+    running = np.ones(len(envs), dtype=bool)
+    while running.any():
+        idx = np.flatnonzero(running)
+        actions = act(obs[idx])
+        for i, a in zip(idx, actions):
+            next_obs, reward, term, trunc, _ = envs[i].step(a.item())
+            steps[i].append((obs[i].copy(), a, reward))  # copy: obs[i] is overwritten below
+            if term or trunc:
+                running[i], final_obs[i], truncated[i] = False, next_obs, trunc and not term
+            obs[i] = next_obs
+    lengths = np.array([len(s) for s in steps])
+    flat = [step for s in steps for step in s]
+    dones = np.zeros(lengths.sum(), dtype=bool)
+    dones[np.cumsum(lengths) - 1] = True
+    rewards = np.array([r for _, _, r in flat], dtype=np.float64)
+    return {
+        "obs": np.stack([o for o, _, _ in flat]).astype(np.float32),  # (T, obs_dim)
+        "actions": np.array([a for _, a, _ in flat], dtype=np.int64),  # (T,)
+        "rewards": rewards,
+        "dones": dones,
+        "truncated": dones & np.repeat(truncated, lengths),  # (T,): only the last step of a cut episode
+        "final_obs": np.stack(final_obs).astype(np.float32),  # (E, obs_dim)
+        "episode_returns": np.add.reduceat(rewards, np.cumsum(lengths) - lengths),  # (E,)
+        "episode_lengths": lengths,
+    }
+
+
+def evaluate_agent(agent, env_id="CartPole-v1", episodes=10, seed=10_000, greedy=True):
+    """Undiscounted returns of `episodes` evaluation episodes, shape (episodes,).
+
+    agent: an ``ActorCritic`` (played greedily, argmax of pi, unless
+        greedy=False) or any callable observations (n, obs_dim) -> actions (n,).
+    seed: the evaluation environments get seed, seed + 1, ...; keep it away
+        from the training seeds so evaluation starts from unseen states.
+    Uses its own environments and does not touch the global generators when
+    greedy (a sampled evaluation draws from torch's generator).
+    """
+    act = agent if not hasattr(agent, "act") else (lambda obs: agent.act(obs, greedy=greedy))
+    envs = make_envs(env_id, episodes, seed)
+    try:
+        return play_episodes(act, envs)["episode_returns"]
+    finally:
+        for env in envs:
+            env.close()
