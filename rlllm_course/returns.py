@@ -72,6 +72,39 @@ def td_residuals(rewards, values, next_values, dones, gamma):
     return rewards + gamma * not_done * next_values - values
 
 
+def _episode_residuals(rewards, values, dones, last_value, gamma, truncated, final_values):
+    """Checked inputs -> (TD residuals with the right bootstrap at every step, ended).
+
+    Shared by ``gae`` and ``kstep_advantages`` (arguments as documented there):
+    a step inside an episode bootstraps from the next row's value, the last
+    row from last_value, a terminated step from 0 and a truncated step from
+    final_values. ended: bool, where an episode ended (terminated or truncated).
+    """
+    _check_time_major("rewards", rewards)
+    check_same_shape("values", values, "rewards", rewards)
+    check_same_shape("dones", dones, "rewards", rewards)
+    if np.shape(last_value) not in ((), np.shape(rewards)[1:]):
+        raise ValueError(f"last_value must be a number or have shape {np.shape(rewards)[1:]} (N,), "
+                         f"got shape {np.shape(last_value)}")
+    check_unit_interval("gamma", gamma)
+    if (truncated is None) != (final_values is None):
+        raise ValueError("truncated and final_values must be given together")
+    values = np.asarray(values, dtype=np.float64)
+    ended = np.asarray(dones, dtype=bool)
+    # V(s_{t+1}) for every step: the next row, and last_value after the final row
+    next_values = np.concatenate([values[1:], np.broadcast_to(last_value, values[:1].shape)])  # (T, ...)
+    terminal = ended.copy()
+    if truncated is not None:
+        check_same_shape("truncated", truncated, "rewards", rewards)
+        check_same_shape("final_values", final_values, "rewards", rewards)
+        cut = np.asarray(truncated, dtype=bool)
+        if np.any(cut & ~ended):
+            raise ValueError("truncated must be a subset of dones: a truncated step also ends its episode")
+        next_values = np.where(cut, np.asarray(final_values, dtype=np.float64), next_values)
+        terminal &= ~cut
+    return td_residuals(rewards, values, next_values, terminal, gamma), ended
+
+
 def gae(rewards, values, dones, last_value, gamma, lam, truncated=None, final_values=None):
     """Generalized advantage estimation (Schulman et al., 2016), backwards in time.
 
@@ -97,36 +130,14 @@ def gae(rewards, values, dones, last_value, gamma, lam, truncated=None, final_va
     Returns (advantages, returns), both float64 of the shape of rewards;
     returns are the lambda-returns, the critic's regression target.
     """
-    _check_time_major("rewards", rewards)
-    check_same_shape("values", values, "rewards", rewards)
-    check_same_shape("dones", dones, "rewards", rewards)
-    if np.shape(last_value) not in ((), np.shape(rewards)[1:]):
-        raise ValueError(f"last_value must be a number or have shape {np.shape(rewards)[1:]} (N,), "
-                         f"got shape {np.shape(last_value)}")
-    check_unit_interval("gamma", gamma)
     check_unit_interval("lam", lam)
-    if (truncated is None) != (final_values is None):
-        raise ValueError("truncated and final_values must be given together")
-    values = np.asarray(values, dtype=np.float64)
-    ended = np.asarray(dones, dtype=bool)
-    # V(s_{t+1}) for every step: the next row, and last_value after the final row
-    next_values = np.concatenate([values[1:], np.broadcast_to(last_value, values[:1].shape)])  # (T, ...)
-    terminal = ended.copy()
-    if truncated is not None:
-        check_same_shape("truncated", truncated, "rewards", rewards)
-        check_same_shape("final_values", final_values, "rewards", rewards)
-        cut = np.asarray(truncated, dtype=bool)
-        if np.any(cut & ~ended):
-            raise ValueError("truncated must be a subset of dones: a truncated step also ends its episode")
-        next_values = np.where(cut, np.asarray(final_values, dtype=np.float64), next_values)
-        terminal &= ~cut
-    deltas = td_residuals(rewards, values, next_values, terminal, gamma)
+    deltas, ended = _episode_residuals(rewards, values, dones, last_value, gamma, truncated, final_values)
     advantages = np.zeros_like(deltas)
     running = np.zeros_like(deltas[0])
     for t in reversed(range(len(deltas))):  # A_t needs A_{t+1}: sweep backwards
         running = deltas[t] + gamma * lam * (1.0 - ended[t]) * running
         advantages[t] = running
-    return advantages, advantages + values
+    return advantages, advantages + np.asarray(values, dtype=np.float64)
 
 
 def kstep_advantages(rewards, values, dones, last_value, gamma, k, truncated=None, final_values=None):
@@ -148,30 +159,9 @@ def kstep_advantages(rewards, values, dones, last_value, gamma, k, truncated=Non
     k: positive int, the number of residuals summed.
     Returns advantages: float64, the shape of rewards.
     """
-    _check_time_major("rewards", rewards)
-    check_same_shape("values", values, "rewards", rewards)
-    check_same_shape("dones", dones, "rewards", rewards)
-    if np.shape(last_value) not in ((), np.shape(rewards)[1:]):
-        raise ValueError(f"last_value must be a number or have shape {np.shape(rewards)[1:]} (N,), "
-                         f"got shape {np.shape(last_value)}")
-    check_unit_interval("gamma", gamma)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
-    if (truncated is None) != (final_values is None):
-        raise ValueError("truncated and final_values must be given together")
-    values = np.asarray(values, dtype=np.float64)
-    ended = np.asarray(dones, dtype=bool)
-    next_values = np.concatenate([values[1:], np.broadcast_to(last_value, values[:1].shape)])  # (T, ...)
-    terminal = ended.copy()
-    if truncated is not None:
-        check_same_shape("truncated", truncated, "rewards", rewards)
-        check_same_shape("final_values", final_values, "rewards", rewards)
-        cut = np.asarray(truncated, dtype=bool)
-        if np.any(cut & ~ended):
-            raise ValueError("truncated must be a subset of dones: a truncated step also ends its episode")
-        next_values = np.where(cut, np.asarray(final_values, dtype=np.float64), next_values)
-        terminal &= ~cut
-    deltas = td_residuals(rewards, values, next_values, terminal, gamma)
+    deltas, ended = _episode_residuals(rewards, values, dones, last_value, gamma, truncated, final_values)
     T = len(deltas)
     advantages = np.zeros_like(deltas)
     weight = np.ones_like(deltas)  # weight[t] = gamma^l while step t's episode is still running at t + l
