@@ -19,6 +19,7 @@ In both the model writes ``<think> ... </think><answer> ... </answer>`` itself.
 
 import ast
 import random
+import re
 import zlib
 from fractions import Fraction
 
@@ -99,7 +100,7 @@ def addition_problems(n, seed, split="train", low=10, high=999):
 def check_addition(answer_text, problem):
     """True when `answer_text` (the text between the answer tags) is the sum, as an integer."""
     text = answer_text.strip()
-    return text.isdigit() and int(text) == int(problem["answer"])
+    return re.fullmatch(r"[0-9]+", text) is not None and int(text) == int(problem["answer"])
 
 
 # ---------------------------------------------------------------- Countdown
@@ -108,18 +109,16 @@ def _solutions(numbers):
     if len(numbers) == 1:
         return [(Fraction(numbers[0]), str(numbers[0]))]
     out = []
-    for i in range(len(numbers)):  # split the multiset into two non-empty sides
-        for mask in range(1, 2 ** len(numbers) - 1):
-            left = [n for j, n in enumerate(numbers) if mask >> j & 1]
-            right = [n for j, n in enumerate(numbers) if not mask >> j & 1]
-            if i:  # each split once: the loop over i only repeats masks
-                break
-            for lv, le in _solutions(left):
-                for rv, re_ in _solutions(right):
-                    out += [(lv + rv, f"({le}+{re_})"), (lv - rv, f"({le}-{re_})"),
-                            (lv * rv, f"({le}*{re_})")]
-                    if rv != 0:
-                        out.append((lv / rv, f"({le}/{re_})"))
+    # Every ordered split into two non-empty sides (both orders: - and / are not symmetric).
+    for mask in range(1, 2 ** len(numbers) - 1):
+        left = [n for j, n in enumerate(numbers) if mask >> j & 1]
+        right = [n for j, n in enumerate(numbers) if not mask >> j & 1]
+        for lv, le in _solutions(left):
+            for rv, re_ in _solutions(right):
+                out += [(lv + rv, f"({le}+{re_})"), (lv - rv, f"({le}-{re_})"),
+                        (lv * rv, f"({le}*{re_})")]
+                if rv != 0:
+                    out.append((lv / rv, f"({le}/{re_})"))
     return out
 
 
@@ -139,6 +138,8 @@ def countdown_problems(n, seed, split="train", n_numbers=3, low=1, high=9, max_t
         for value, expr in _solutions(numbers):
             if value.denominator == 1 and 0 < value <= max_target:
                 reachable.setdefault(int(value), expr)
+        if not reachable:  # possible with unusual low / high / max_target
+            continue
         target = rng.choice(sorted(reachable))
         question = ",".join(map(str, numbers)) + f">{target}"
         if is_heldout(question) != (split == "eval") or (split == "eval" and question in seen):

@@ -1,0 +1,233 @@
+"""Advantages and losses for RL on language models (lecture §2.5-2.6, §4).
+
+Shapes: B completions (rows), T completion tokens; for group methods the B rows
+are N groups of ``group_size`` = G consecutive completions of the same prompt
+(rows i*G .. i*G+G-1). ``mask``: (B, T) 0/1, 1 on the tokens the policy chose
+(``rollout.Rollout.completion_mask``): prompt and padding are never in a loss.
+
+Conventions, written once and used everywhere below:
+- group std uses Bessel's correction (divide by G - 1), as TRL does, and eps is
+  added to the std, outside the square root: A = (r - mean) / (std + eps);
+- KL estimators are per token, with d = logp_ref - logp:
+  k1 = -d = logp - logp_ref, k3 = exp(d) - d - 1 >= 0; under samples from the
+  policy both have expectation KL(policy || ref), k3 with lower variance;
+- a mean over an empty mask is 0, not NaN (the denominator is clamped to 1);
+- advantages, old and reference log-probs are constants (pass them detached);
+  the gradient flows through ``logp`` only.
+"""
+
+import torch
+import torch.nn.functional as F
+
+AGGREGATIONS = ("grpo", "bnpo", "dr_grpo", "dapo")
+
+
+def masked_sum(x, mask, dim=None):
+    """Sum of x where mask is 1: sum_t x_t * m_t. x, mask: same shape (or broadcastable)."""
+    total = x * mask
+    return total.sum() if dim is None else total.sum(dim)
+
+
+def masked_mean(x, mask, dim=None):
+    """Mean of x over the positions where mask is 1: sum(x * m) / max(sum(m), 1).
+
+    dim=None averages over every masked entry of the tensor (each token weighs
+    the same); dim=-1 gives one mean per row. An empty mask gives 0.
+    """
+    count = mask.sum() if dim is None else mask.sum(dim)
+    return masked_sum(x, mask, dim) / count.clamp(min=1)
+
+
+def _grouped(rewards, group_size):
+    if rewards.ndim != 1:
+        raise ValueError(f"rewards must have shape (B,) = (N * group_size,), got {tuple(rewards.shape)}")
+    if not isinstance(group_size, int) or group_size < 1 or rewards.numel() % group_size:
+        raise ValueError(f"group_size must be a positive integer dividing B={rewards.numel()}, "
+                         f"got {group_size!r}")
+    return rewards.view(-1, group_size)  # (N, G)
+
+
+def rloo_advantages(rewards, group_size):
+    """REINFORCE leave-one-out advantages: each sample's baseline is the mean of the others.
+
+    rewards: (B,) with B = N * G, groups of G consecutive rows; G >= 2.
+    A_i = r_i - 1/(G-1) * sum_{j != i} r_j = G/(G-1) * (r_i - mean_j r_j).
+    The baseline does not depend on r_i, so the gradient estimate stays unbiased.
+    Returns (B,), summing to 0 within every group.
+    """
+    grouped = _grouped(rewards, group_size)  # (N, G)
+    if group_size < 2:
+        raise ValueError("group_size must be at least 2 for a leave-one-out baseline")
+    baseline = (grouped.sum(dim=1, keepdim=True) - grouped) / (group_size - 1)  # (N, G)
+    return (grouped - baseline).reshape(-1)  # (B,)
+
+
+def group_advantages(rewards, group_size, scale="group", eps=1e-4):
+    """GRPO's group-relative advantages (TRL's ``scale_rewards``).
+
+    rewards: (B,) with B = N * G, groups of G consecutive rows.
+    scale="group": A_i = (r_i - mean_g) / (std_g + eps), std_g with Bessel's
+        correction over the G rewards of the group (the GRPO paper);
+    scale="batch": the same mean_g, divided by (std + eps) of all B rewards;
+    scale="none": A_i = r_i - mean_g (Dr. GRPO: no division by std).
+    eps=1e-4 as in TRL, added to the std. A group whose rewards are all equal
+    gets advantages 0 (it carries no signal), never NaN.
+    Returns (B,).
+    """
+    grouped = _grouped(rewards, group_size)  # (N, G)
+    centered = (grouped - grouped.mean(dim=1, keepdim=True)).reshape(-1)  # (B,)
+    if scale == "none":
+        return centered
+    if scale == "group":
+        std = grouped.std(dim=1, correction=1, keepdim=True) if group_size > 1 else torch.zeros_like(grouped)
+        std = std.expand_as(grouped).reshape(-1)  # (B,)
+    elif scale == "batch":
+        std = rewards.std(correction=1) if rewards.numel() > 1 else torch.zeros(())
+    else:
+        raise ValueError(f"scale must be 'group', 'batch' or 'none', got {scale!r}")
+    return centered / (std + eps)
+
+
+def kl_k1(logp, ref_logp):
+    """Per-token k1 estimator of KL(policy || ref): logp - ref_logp (unbiased, can be < 0)."""
+    return logp - ref_logp
+
+
+def kl_k3(logp, ref_logp):
+    """Per-token k3 estimator of KL(policy || ref): exp(d) - d - 1 with d = ref_logp - logp.
+
+    Always >= 0, unbiased under samples from the policy (E[exp(d)] = 1), and of
+    lower variance than k1 (Schulman, 2020). logp, ref_logp: (B, T).
+    """
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1
+
+
+def policy_loss(logp, old_logp, advantages, mask, clip_eps=0.2, aggregation="grpo",
+                ref_logp=None, beta=0.0, clip_eps_high=None, max_completion_length=None,
+                num_items=None, kl_ratio_correction=False):
+    """The clipped surrogate of PPO/GRPO on tokens, with an optional k3 KL penalty.
+
+    logp: (B, T) log-probs of the chosen tokens under the current policy (with grad);
+    old_logp: (B, T) under the policy that sampled them (constant);
+    advantages: (B,) one per completion (broadcast to its tokens) or (B, T);
+    mask: (B, T) 0/1 completion mask; ref_logp: (B, T) under the reference model,
+    needed when beta > 0. Per token, with ratio = exp(logp - old_logp):
+
+        l_t = -min(ratio * A, clip(ratio, 1 - clip_eps, 1 + clip_eps_high) * A) + beta * k3_t
+
+    (clip_eps_high defaults to clip_eps; DAPO's clip-higher sets it larger).
+    The tokens were sampled from the old policy, so k3's expectation is
+    KL(old || ref), not KL(policy || ref); ``kl_ratio_correction=True`` uses
+    ratio * k3_t instead, which re-weights it to the current policy (TRL's
+    ``use_bias_correction_kl``, on by default there; the ratio is not detached).
+    Aggregation over tokens, as in TRL's ``loss_type``:
+    - "grpo": mean over each sequence's tokens, then mean over sequences
+      (a long sequence's tokens weigh less: the length bias Dr. GRPO removes);
+    - "bnpo": mean over all tokens of the batch;
+    - "dr_grpo": sum over all tokens / (B * max_completion_length) (default T),
+      a constant normalizer, so no length bias;
+    - "dapo": sum over all tokens / num_items, the number of completion tokens
+      in the whole generation batch (default: mask.sum(), then equal to "bnpo").
+    Returns (loss, metrics): loss a scalar with grad; metrics floats
+    ``policy/loss``, ``policy/clip_frac`` (tokens whose clipped term is active),
+    ``policy/ratio``, ``policy/approx_kl`` (mean k3 of old vs new, estimating
+    KL(old || new)) and, with ref_logp, ``policy/kl`` (mean k3 to the reference).
+    old_logp, ref_logp and advantages are detached here: the gradient flows
+    through logp only (in the surrogate and in the KL term).
+    """
+    if logp.ndim != 2:
+        raise ValueError(f"logp must have shape (B, T), got {tuple(logp.shape)}")
+    others = {"old_logp": old_logp, "mask": mask, "ref_logp": ref_logp}
+    for name, value in others.items():
+        if value is not None and value.shape != logp.shape:
+            raise ValueError(f"{name} must have the shape of logp {tuple(logp.shape)}, got {tuple(value.shape)}")
+    if advantages.shape not in (logp.shape[:1], logp.shape):
+        raise ValueError(f"advantages must have shape (B,) or (B, T) = {tuple(logp.shape)}, "
+                         f"got {tuple(advantages.shape)}")
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {aggregation!r}")
+    if beta and ref_logp is None:
+        raise ValueError("ref_logp is needed when beta > 0")
+    clip_eps_high = clip_eps if clip_eps_high is None else clip_eps_high
+    mask = mask.to(logp.dtype)
+    # Constants of the update: the gradient flows through logp only.
+    old_logp, advantages = old_logp.detach(), advantages.detach()
+    ref_logp = ref_logp.detach() if ref_logp is not None else None
+    if advantages.ndim == 1:
+        advantages = advantages[:, None]  # (B, 1), broadcast over tokens
+
+    ratio = torch.exp(logp - old_logp)  # (B, T)
+    clipped = torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps_high)
+    per_token = -torch.min(ratio * advantages, clipped * advantages)  # (B, T)
+    if ref_logp is not None:
+        kl = kl_k3(logp, ref_logp)  # (B, T)
+        if beta:
+            per_token = per_token + beta * (kl * ratio if kl_ratio_correction else kl)
+
+    if aggregation == "grpo":
+        loss = masked_mean(per_token, mask, dim=-1).mean()
+    elif aggregation == "bnpo":
+        loss = masked_mean(per_token, mask)
+    elif aggregation == "dr_grpo":
+        length = logp.shape[1] if max_completion_length is None else max_completion_length
+        loss = masked_sum(per_token, mask) / (logp.shape[0] * length)
+    else:  # dapo
+        count = mask.sum() if num_items is None else torch.as_tensor(num_items, dtype=logp.dtype)
+        loss = masked_sum(per_token, mask) / count.clamp(min=1)
+
+    with torch.no_grad():
+        # Clipped: the ratio left the trust region in the direction the advantage pushes it.
+        is_clipped = ((ratio < 1 - clip_eps) & (advantages < 0)) | ((ratio > 1 + clip_eps_high) & (advantages > 0))
+        metrics = {
+            "policy/loss": loss.item(),
+            "policy/clip_frac": masked_mean(is_clipped.to(logp.dtype), mask).item(),
+            "policy/ratio": masked_mean(ratio, mask).item(),
+            "policy/approx_kl": masked_mean(kl_k3(old_logp, logp), mask).item(),
+        }
+        if ref_logp is not None:
+            metrics["policy/kl"] = masked_mean(kl, mask).item()
+    return loss, metrics
+
+
+def bradley_terry_loss(chosen, rejected, margin=0.0):
+    """Pairwise reward-model loss: -log sigmoid(r_chosen - r_rejected - margin), averaged.
+
+    chosen, rejected: (B,) scalar rewards of the preferred and the other response.
+    Under Bradley-Terry, P(chosen > rejected) = sigmoid(r_c - r_r); the loss is
+    its negative log-likelihood. margin: scalar or (B,) (Llama 2's margin term).
+    Returns (loss, metrics): ``rm/accuracy`` (share with r_c > r_r), ``rm/margin``
+    (mean r_c - r_r).
+    """
+    if chosen.ndim != 1 or chosen.shape != rejected.shape:
+        raise ValueError(f"chosen and rejected must both have shape (B,), got "
+                         f"{tuple(chosen.shape)} and {tuple(rejected.shape)}")
+    diff = chosen - rejected  # (B,)
+    loss = -F.logsigmoid(diff - margin).mean()
+    metrics = {"rm/loss": loss.item(), "rm/accuracy": (diff > 0).float().mean().item(),
+               "rm/margin": diff.mean().item()}
+    return loss, metrics
+
+
+def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta=0.1):
+    """Direct Preference Optimization loss (Rafailov et al., 2023).
+
+    All four: (B,) sequence log-probs log pi(y | x) (sums over the response tokens)
+    of the chosen and rejected responses, under the policy and the frozen reference.
+    Implicit reward r(y) = beta * (log pi(y) - log pi_ref(y)); the loss is the
+    Bradley-Terry loss on it: -log sigmoid(r(y_c) - r(y_r)), averaged over B.
+    Returns (loss, metrics): ``dpo/reward_chosen``, ``dpo/reward_rejected``,
+    ``dpo/accuracy`` (share with r(y_c) > r(y_r)), ``dpo/margin``.
+    """
+    shapes = {tuple(t.shape) for t in (policy_chosen, policy_rejected, ref_chosen, ref_rejected)}
+    if len(shapes) != 1 or policy_chosen.ndim != 1:
+        raise ValueError(f"the four log-prob tensors must all have shape (B,), got {sorted(shapes)}")
+    reward_chosen = beta * (policy_chosen - ref_chosen)  # (B,)
+    reward_rejected = beta * (policy_rejected - ref_rejected)  # (B,)
+    diff = reward_chosen - reward_rejected  # (B,)
+    loss = -F.logsigmoid(diff).mean()
+    with torch.no_grad():
+        metrics = {"dpo/loss": loss.item(), "dpo/reward_chosen": reward_chosen.mean().item(),
+                   "dpo/reward_rejected": reward_rejected.mean().item(),
+                   "dpo/accuracy": (diff > 0).float().mean().item(), "dpo/margin": diff.mean().item()}
+    return loss, metrics
