@@ -41,14 +41,34 @@ def defined_functions(code):
     return [n.name for n in ast.parse(code).body if isinstance(n, ast.FunctionDef)]
 
 
-def reference_module(name):
-    """The rlllm_course module that defines the reference function `name`."""
+def reference_module(name, notebook_text=""):
+    """The rlllm_course module that defines the reference function `name`.
+
+    Where several modules define it (``pg.reinforce_loss`` for CartPole and an LLM
+    variant, say), the one the notebook itself names is the reference.
+    """
+    found = []
     for info in pkgutil.walk_packages(rlllm_course.__path__, "rlllm_course."):
         module = importlib.import_module(info.name)
         f = getattr(module, name, None)
         if callable(f) and getattr(f, "__module__", None) == info.name:
-            return info.name
-    raise LookupError(f"exercise function {name} has no reference of the same name in rlllm_course")
+            found.append(info.name)
+    if len(found) > 1:
+        found = [m for m in found if named_in(m, notebook_text)]
+    if len(found) != 1:
+        raise LookupError(f"exercise function {name} needs exactly one reference of the same name "
+                          f"in rlllm_course (that the notebook imports); found {found}")
+    return found[0]
+
+
+def named_in(module, text):
+    """Does the notebook import `module` (dotted, or `from parent import leaf`)?"""
+    parent, leaf = module.rsplit(".", 1)
+    return module in text or re.search(rf"from {re.escape(parent)} import [^\n]*\b{leaf}\b", text) is not None
+
+
+def notebook_text(nb):
+    return "\n".join(source(c) for c in nb["cells"])
 
 
 def delegating(name):
@@ -57,7 +77,7 @@ def delegating(name):
     sol = solution(name)
     for cell in answer_cells(nb):
         names = defined_functions(source(cell_by_id(sol, nbgrader_meta(cell)["grade_id"])))
-        cell["source"] = "\n".join(f"from {reference_module(n)} import {n}" for n in names)
+        cell["source"] = "\n".join(f"from {reference_module(n, notebook_text(sol))} import {n}" for n in names)
     return nb
 
 
@@ -162,7 +182,7 @@ def test_solutions_carry_no_outputs_and_follow_the_conventions(name):
         assert "reference_disabled" in source(cell), f"{nbgrader_meta(cell)['grade_id']} does not catch delegation"
     for cell in answer_cells(sol):
         for f in defined_functions(source(cell)):
-            reference_module(f)  # the exercise has a reference of the same name
+            reference_module(f, notebook_text(sol))  # the exercise has a reference of the same name
 
 
 # --- grading -------------------------------------------------------------------------
