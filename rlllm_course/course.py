@@ -124,8 +124,11 @@ def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=60
         if not (submitted / student / name).is_dir():
             return "no submission"
         log(f"grading {student} / {name}")
-        done = _nbgrader(["autograde", name, "--student", student, "--force", *base],
-                         cwd=workdir, env=env)
+        for attempt in range(2):  # a second try for a kernel that failed to start (a loaded machine)
+            done = _nbgrader(["autograde", name, "--student", student, "--force", *base],
+                             cwd=workdir, env=env)
+            if done.returncode == 0 or "before replying to kernel_info" not in done.stderr:
+                break
         if done.returncode != 0:
             return "not graded, scored 0: " + _failure(done.stderr)
         return _problems(next((workdir / "autograded" / student / name).glob("*.ipynb")))
