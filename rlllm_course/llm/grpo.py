@@ -3,7 +3,8 @@
 Each step, in the order the algorithm runs it:
 1. draw ``prompts_per_step`` training problems, sample ``group_size`` completions each;
 2. score them with the rule rewards: r = accuracy + format_weight * format;
-3. turn rewards into advantages within each group (the pluggable estimator);
+3. turn rewards into advantages within each group (the pluggable estimator), or
+   against a moving average of past rewards (``advantage="moving_average"``);
 4. one or more gradient steps on the clipped surrogate (``losses.policy_loss``),
    with an optional k3 KL penalty to the frozen initial model.
 
@@ -23,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .evaluate import evaluate
-from .losses import group_advantages, policy_loss, rloo_advantages
+from .losses import group_advantages, moving_average_advantages, policy_loss, rloo_advantages
 from .model import load_policy
 from .rewards import accuracy_reward, format_reward
 from .rollout import generate, sequence_logprobs
@@ -34,6 +35,8 @@ ADVANTAGES = {
     "dr_grpo": lambda rewards, g: group_advantages(rewards, g, scale="none"),  # r - mean
     "rloo": rloo_advantages,  # r - mean of the other G - 1
 }
+# Estimators with state across steps: the baseline b, carried by train_grpo and checkpointed.
+STATEFUL_ADVANTAGES = ("moving_average",)  # r - b_{k-1}, then b_k = decay * b_{k-1} + (1 - decay) * mean r
 TASKS = {"addition": addition_problems, "countdown": countdown_problems}
 
 
@@ -46,7 +49,8 @@ class GRPOConfig:
     prompts_per_step: int = 16
     group_size: int = 8  # G completions per prompt
     lr: float = 3e-4  # much larger rates (1e-3) risk a collapse to well-formatted wrong sums
-    advantage: str = "grpo"  # a key of ADVANTAGES
+    advantage: str = "grpo"  # a key of ADVANTAGES, or "moving_average"
+    baseline_decay: float = 0.9  # beta of the moving-average baseline (advantage="moving_average")
     aggregation: str = "grpo"  # token aggregation of the loss (see losses.policy_loss)
     clip_eps: float = 0.2
     beta: float = 0.0  # k3 KL coefficient to the initial (reference) model
@@ -70,17 +74,23 @@ def _checkpoint_path(config):
     return Path(config.checkpoint_dir) / "checkpoint.pt" if config.checkpoint_dir else None
 
 
-def save_checkpoint(path, model, optimizer, step, history, config):
-    """Write weights, optimizer state, the next step and the log to `path` (atomically)."""
+def save_checkpoint(path, model, optimizer, step, history, config, baseline=0.0):
+    """Write weights, optimizer state, the next step, the log and the moving-average
+    baseline to `path` (atomically)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "history": history, "config": asdict(config)}, tmp)
+                "history": history, "config": asdict(config), "baseline": baseline}, tmp)
     tmp.replace(path)
 
 
-def grpo_step(model, ref_model, optimizer, problems, tokenizer, config):
-    """One GRPO iteration on `problems`: sample, reward, advantages, update. Returns a log dict."""
+def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline=0.0):
+    """One GRPO iteration on `problems`: sample, reward, advantages, update. Returns a log dict.
+
+    baseline: the moving-average baseline before this step (used only when
+    ``config.advantage == "moving_average"``; the log then holds the updated one
+    under ``baseline``).
+    """
     G = config.group_size
     prompts = [make_prompt(p, config.template) for p in problems]
     model.eval()
@@ -90,7 +100,11 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config):
     accuracy = accuracy_reward(rollout.completions, repeated)  # (B,)
     fmt = format_reward(rollout.completions)  # (B,)
     rewards = accuracy + config.format_weight * fmt  # (B,)
-    advantages = ADVANTAGES[config.advantage](rewards, G)  # (B,)
+    extra = {}
+    if config.advantage == "moving_average":
+        advantages, extra["baseline"] = moving_average_advantages(rewards, baseline, config.baseline_decay)
+    else:
+        advantages = ADVANTAGES[config.advantage](rewards, G)  # (B,)
 
     args = (rollout.prompt_ids, rollout.prompt_mask, rollout.completion_ids, rollout.completion_mask)
     mask = rollout.completion_mask
@@ -113,7 +127,7 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config):
         optimizer.step()
     log = {"reward": rewards.mean().item(), "accuracy": accuracy.mean().item(),
            "format": fmt.mean().item(), "length": mask.sum(-1).float().mean().item(),
-           "grad_norm": grad_norm.item(), **metrics}
+           "grad_norm": grad_norm.item(), **extra, **metrics}
     return log
 
 
@@ -122,12 +136,14 @@ def train_grpo(config=GRPOConfig(), progress=True):
 
     history: list of per-step dicts (``step``, ``reward``, ``accuracy``, ``format``,
     ``length``, ``policy/*``, ``seconds``; ``eval/pass@1`` and ``eval/format`` at
-    evaluation steps). With ``checkpoint_dir`` set, the run saves every
+    evaluation steps; ``baseline`` with the moving-average estimator, which starts
+    from b_0 = 0). With ``checkpoint_dir`` set, the run saves every
     ``checkpoint_every`` steps and, started again, resumes where it stopped with
     the same problems and the same random stream (both are derived from the step).
     """
-    if config.advantage not in ADVANTAGES:
-        raise ValueError(f"advantage must be one of {sorted(ADVANTAGES)}, got {config.advantage!r}")
+    estimators = sorted(ADVANTAGES) + list(STATEFUL_ADVANTAGES)
+    if config.advantage not in estimators:
+        raise ValueError(f"advantage must be one of {estimators}, got {config.advantage!r}")
     if config.task not in TASKS:
         raise ValueError(f"task must be one of {sorted(TASKS)}, got {config.task!r}")
     torch.set_num_threads(config.num_threads)
@@ -139,12 +155,13 @@ def train_grpo(config=GRPOConfig(), progress=True):
     problems = make_problems(config.steps * config.prompts_per_step, seed=config.seed, split="train")
     eval_problems = make_problems(config.n_eval, seed=config.eval_seed, split="eval")
 
-    start, history, path = 0, [], _checkpoint_path(config)
+    start, history, path, baseline = 0, [], _checkpoint_path(config), 0.0
     if path is not None and path.exists():
         state = torch.load(path, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["step"], state["history"]
+        baseline = state.get("baseline", 0.0)
 
     clock = time.time()
     bar = tqdm(range(start, config.steps), desc="grpo", disable=not progress, initial=start,
@@ -152,7 +169,8 @@ def train_grpo(config=GRPOConfig(), progress=True):
     for step in bar:
         torch.manual_seed(config.seed * 1_000_003 + step)  # the step's samples, reproducible on resume
         batch = problems[step * config.prompts_per_step:(step + 1) * config.prompts_per_step]
-        log = {"step": step, **grpo_step(model, ref_model, optimizer, batch, tokenizer, config)}
+        log = {"step": step, **grpo_step(model, ref_model, optimizer, batch, tokenizer, config, baseline)}
+        baseline = log.get("baseline", baseline)
         if config.eval_every and (step + 1) % config.eval_every == 0:
             figures = evaluate(model, tokenizer, eval_problems, config.template,
                                max_new_tokens=config.max_new_tokens)
@@ -161,7 +179,7 @@ def train_grpo(config=GRPOConfig(), progress=True):
         history.append(log)
         bar.set_postfix(acc=f"{log['accuracy']:.2f}", fmt=f"{log['format']:.2f}", len=f"{log['length']:.0f}")
         if path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
-            save_checkpoint(path, model, optimizer, step + 1, history, config)
+            save_checkpoint(path, model, optimizer, step + 1, history, config, baseline)
     model.eval()
     return model, tokenizer, history
 

@@ -62,6 +62,50 @@ def rloo_advantages(rewards, group_size):
     return (grouped - baseline).reshape(-1)  # (B,)
 
 
+def moving_average_advantages(rewards, baseline, decay=0.9):
+    """REINFORCE with a moving-average baseline: one running mean of past rewards.
+
+    rewards: (B,) this batch's rewards (any grouping; every row gets the same baseline);
+    baseline: float, the running mean b_{k-1} built from the batches before this one;
+    decay: beta in [0, 1).
+        A_i = r_i - b_{k-1},    then    b_k = beta * b_{k-1} + (1 - beta) * mean_i r_i.
+    Convention: the baseline is used *before* it is updated, so it depends only on
+    earlier batches, never on r_i: the gradient estimate stays unbiased. The caller
+    chooses the start b_0 (0 in ``grpo.train_grpo``).
+    Returns (advantages (B,), new_baseline: float).
+    """
+    if rewards.ndim != 1 or rewards.numel() == 0:
+        raise ValueError(f"rewards must have shape (B,) with B >= 1, got {tuple(rewards.shape)}")
+    if not 0.0 <= decay < 1.0:
+        raise ValueError(f"decay must be in [0, 1), got {decay!r}")
+    baseline = float(baseline)
+    advantages = rewards - baseline  # (B,)
+    new_baseline = decay * baseline + (1.0 - decay) * rewards.mean().item()
+    return advantages, new_baseline
+
+
+def reinforce_loss(logp, advantages, mask):
+    """REINFORCE on sequences: the whole completion is one action, its reward comes at the end.
+
+    logp: (B, T) per-token log-probs log pi(a_t | s_t) of the sampled tokens (with grad);
+    advantages: (B,) one per completion (constant: detached here); mask: (B, T) 0/1.
+        loss = -1/B * sum_i A_i * sum_t m_it * logp_it,
+    a sum over each sequence's tokens (log pi(y | x) = sum_t log pi(a_t | s_t)), then
+    a mean over the B sequences. Its gradient is the REINFORCE estimate of -grad J.
+    Returns (loss, metrics): ``reinforce/loss``, ``reinforce/seq_logp`` (mean log pi(y | x)).
+    """
+    if logp.ndim != 2:
+        raise ValueError(f"logp must have shape (B, T), got {tuple(logp.shape)}")
+    if mask.shape != logp.shape:
+        raise ValueError(f"mask must have the shape of logp {tuple(logp.shape)}, got {tuple(mask.shape)}")
+    if advantages.shape != logp.shape[:1]:
+        raise ValueError(f"advantages must have shape (B,) = ({logp.shape[0]},), got {tuple(advantages.shape)}")
+    seq_logp = masked_sum(logp, mask.to(logp.dtype), dim=-1)  # (B,) log pi(y_i | x_i)
+    loss = -(advantages.detach() * seq_logp).mean()
+    metrics = {"reinforce/loss": loss.item(), "reinforce/seq_logp": seq_logp.mean().item()}
+    return loss, metrics
+
+
 def group_advantages(rewards, group_size, scale="group", eps=1e-4):
     """GRPO's group-relative advantages (TRL's ``scale_rewards``).
 
