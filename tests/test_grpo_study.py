@@ -33,10 +33,10 @@ def test_equal_reward_fraction_counts_groups_of_identical_rewards():
     assert study.equal_reward_fraction(rewards, 4) == 0.0
 
 
-def test_recording_registers_and_removes_its_estimator():
-    log = []
-    with study._recording(log) as name:
-        adv = grpo.ADVANTAGES[name](torch.tensor([1.0, 0.0, 2.0, 2.0]), 2)
-    assert name not in grpo.ADVANTAGES
-    assert len(log) == 1 and torch.equal(log[0], torch.tensor([1.0, 0.0, 2.0, 2.0]))
-    assert torch.allclose(adv, losses.group_advantages(torch.tensor([1.0, 0.0, 2.0, 2.0]), 2))
+def test_recorded_run_returns_each_batch_s_rewards():
+    # one (B,) tensor per step, whose mean is the step's logged reward
+    config = grpo.GRPOConfig(steps=2, prompts_per_step=2, group_size=4, max_new_tokens=40)
+    _, _, history, rewards = study.train_grpo_recorded(config, progress=False)
+    assert [r.shape for r in rewards] == [torch.Size([8])] * 2
+    for h, r in zip(history, rewards):
+        assert r.mean().item() == pytest.approx(h["reward"])

@@ -125,7 +125,8 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
-    log = {"reward": rewards.mean().item(), "accuracy": accuracy.mean().item(),
+    log = {"rewards": rewards.tolist(),  # (B,) the batch's rewards, group by group
+           "reward": rewards.mean().item(), "accuracy": accuracy.mean().item(),
            "format": fmt.mean().item(), "length": mask.sum(-1).float().mean().item(),
            "grad_norm": grad_norm.item(), **extra, **metrics}
     return log
@@ -134,7 +135,8 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline
 def train_grpo(config=GRPOConfig(), progress=True):
     """Run GRPO from `config`; return (model, tokenizer, history).
 
-    history: list of per-step dicts (``step``, ``reward``, ``accuracy``, ``format``,
+    history: list of per-step dicts (``step``, ``rewards`` (the B samples'), ``reward``
+    (their mean), ``accuracy``, ``format``,
     ``length``, ``policy/*``, ``seconds``; ``eval/pass@1`` and ``eval/format`` at
     evaluation steps; ``baseline`` with the moving-average estimator, which starts
     from b_0 = 0). With ``checkpoint_dir`` set, the run saves every

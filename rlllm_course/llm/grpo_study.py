@@ -6,10 +6,8 @@ to the loss.
   (zero advantage everywhere in the group: no gradient from it);
 - ``token_weights``: the weight d loss / d l_t that each aggregation gives to each
   token's per-token loss l_t (the length bias, read off directly);
-- ``train_grpo_recorded``: ``grpo.train_grpo`` that also keeps every batch's rewards.
+- ``train_grpo_recorded``: ``grpo.train_grpo``, with every batch's rewards as tensors.
 """
-
-import contextlib
 
 import torch
 
@@ -70,34 +68,11 @@ def token_weights(mask, aggregation, max_completion_length=None):
     return per_row * mask  # (B, T)
 
 
-@contextlib.contextmanager
-def _recording(log, estimator="grpo", name="recorded"):
-    """Register advantage estimator `name`: `estimator` that also appends each batch's rewards to `log`."""
-    base = grpo.ADVANTAGES[estimator]
-
-    def recorded(rewards, group_size):
-        log.append(rewards.detach().clone())
-        return base(rewards, group_size)
-
-    grpo.ADVANTAGES[name] = recorded
-    try:
-        yield name
-    finally:
-        grpo.ADVANTAGES.pop(name, None)
-
-
 def train_grpo_recorded(config, progress=True):
-    """``grpo.train_grpo(config)`` that also returns the rewards of every step's batch.
+    """``grpo.train_grpo(config)`` with every step's batch rewards as tensors.
 
     Returns (model, tokenizer, history, rewards): rewards is a list with one (B,)
-    tensor per step, as the advantage estimator ``config.advantage`` (a key of
-    ``grpo.ADVANTAGES``) received them; the run itself is unchanged.
+    tensor per step, in group order (G samples of each prompt side by side).
     """
-    if config.advantage not in grpo.ADVANTAGES:
-        raise ValueError(f"config.advantage must be one of {sorted(grpo.ADVANTAGES)} (a per-batch "
-                         f"estimator), got {config.advantage!r}")
-    log = []
-    with _recording(log, config.advantage) as name:
-        recorded = grpo.GRPOConfig(**{**vars(config), "advantage": name})
-        model, tokenizer, history = grpo.train_grpo(recorded, progress=progress)
-    return model, tokenizer, history, log
+    model, tokenizer, history = grpo.train_grpo(config, progress=progress)
+    return model, tokenizer, history, [torch.tensor(h["rewards"]) for h in history]
