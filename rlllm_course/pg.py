@@ -14,18 +14,16 @@ the variance measurement.
 """
 
 import dataclasses
-import time
 from collections import defaultdict
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .agents import ActorCritic
 from .checks import check_positive, check_same_shape, check_unit_interval
 from .returns import gae
-from .training import (explained_variance, load_checkpoint, make_envs, play_episodes, rng_state,
-                       save_checkpoint, seed_everything, set_rng_state)
+from .training import (Progress, explained_variance, load_checkpoint, make_envs, play_episodes, rng_state,
+                       seed_everything, set_rng_state)
 
 BASELINES = ("none", "constant", "value")
 
@@ -196,11 +194,8 @@ def train_reinforce(config=None, callback=None):
         envs, step, batches, elapsed = state["envs"], state["step"], state["batches"], state["elapsed"]
         history.update(state["history"])
         set_rng_state(state["rng"])
-    settings = dataclasses.asdict(config)
 
-    bar = tqdm(total=config.total_steps, initial=min(step, config.total_steps),
-               disable=not config.progress, desc="REINFORCE")
-    start = time.perf_counter() - elapsed
+    progress = Progress(config, config.total_steps, step, elapsed, desc="REINFORCE")
     while step < config.total_steps:
         batch = play_episodes(agent.act, envs)
         obs, logp, weights, b, returns = _batch_advantages(agent, batch, config.gamma, config.baseline,
@@ -221,22 +216,17 @@ def train_reinforce(config=None, callback=None):
         history["episode/length"] += batch["episode_lengths"].tolist()
         history["episode/step"] += ends.tolist()
         history["step"].append(step)
-        history["time"].append(time.perf_counter() - start)
+        history["time"].append(progress.clock())
         for key, value in metrics.items():
             history[key].append(value)
-        bar.update(len(batch["rewards"]))
-        bar.set_postfix(ret=f"{np.mean(history['episode/return'][-100:]):.0f}")
-        if config.checkpoint and (batches % config.checkpoint_every == 0 or step >= config.total_steps):
-            save_checkpoint(config.checkpoint, {
-                "config": settings, "agent": agent.state_dict(), "policy_opt": policy_opt.state_dict(),
-                "value_opt": value_opt.state_dict(), "envs": envs, "step": step, "batches": batches,
-                "elapsed": history["time"][-1], "history": dict(history), "rng": rng_state()})
-        paused = time.perf_counter()
-        stop = callback is not None and callback(agent, history)
-        start += time.perf_counter() - paused  # callback time is not training time
-        if stop:
+        state = lambda: {
+            "config": dataclasses.asdict(config), "agent": agent.state_dict(), "policy_opt": policy_opt.state_dict(),
+            "value_opt": value_opt.state_dict(), "envs": envs, "step": step, "batches": batches,
+            "elapsed": history["time"][-1], "history": dict(history), "rng": rng_state()}
+        save_now = batches % config.checkpoint_every == 0 or step >= config.total_steps
+        if progress.end_update(len(batch["rewards"]), agent, history, callback, save_now, state):
             break
-    bar.close()
+    progress.close()
     return agent, dict(history)
 
 
@@ -274,21 +264,28 @@ def policy_gradient_variance(agent, env_id="CartPole-v1", baselines=("none", "va
     return result
 
 
-def fit_critic(agent, env_id="CartPole-v1", n_batches=30, batch_episodes=8, gamma=0.99, lr=1e-3,
-               iters=20, seed=0):
+def fit_critic(agent, env_id="CartPole-v1", n_batches=50, batch_episodes=8, gamma=0.99, lr=1e-3, epochs=10,
+               minibatch_size=256, seed=0):
     """Fit the critic to the reward-to-go of the agent's current (fixed) policy.
 
-    Plays `n_batches` fresh batches and takes `iters` Adam steps of
-    ``value_loss`` on each; the actor is untouched. Returns the explained
-    variance of the critic on one more, unseen batch.
+    Plays `n_batches` batches of `batch_episodes` episodes, pools them, and
+    regresses V(s_t) on G_t with ``value_loss``: `epochs` passes of Adam over
+    shuffled minibatches. The actor is untouched. Returns the explained
+    variance of the fitted critic on one more batch, unseen in the fit.
     """
     torch.manual_seed(seed)
     envs = make_envs(env_id, batch_episodes, seed)
+    pooled = [_batch_advantages(agent, play_episodes(agent.act, envs), gamma, "value", True, False)
+              for _ in range(n_batches + 1)]
+    obs = torch.cat([p[0] for p in pooled[:-1]])  # (N, obs_dim)
+    returns = torch.as_tensor(np.concatenate([p[4] for p in pooled[:-1]]), dtype=torch.float32)  # (N,)
     opt = torch.optim.Adam(agent.critic.parameters(), lr=lr)
-    for _ in range(n_batches):
-        batch = play_episodes(agent.act, envs)
-        obs, _, _, _, returns = _batch_advantages(agent, batch, gamma, "value", True, False)
-        update_critic(agent, opt, obs, torch.as_tensor(returns, dtype=torch.float32), iters)
-    batch = play_episodes(agent.act, envs)  # held out
-    _, _, _, values, returns = _batch_advantages(agent, batch, gamma, "value", True, False)
-    return explained_variance(values, returns)
+    for _ in range(epochs):
+        for mb in torch.randperm(len(obs)).split(minibatch_size):
+            loss, _ = value_loss(agent.get_value(obs[mb]), returns[mb])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    held_obs, held_returns = pooled[-1][0], pooled[-1][4]
+    with torch.no_grad():
+        return explained_variance(agent.get_value(held_obs).numpy(), held_returns)

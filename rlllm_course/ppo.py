@@ -12,19 +12,17 @@ over shuffled minibatches, logging).
 
 import dataclasses
 import functools
-import time
 from collections import defaultdict
 
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .agents import ActorCritic
 from .checks import check_positive, check_same_shape, check_unit_interval
 from .pg import value_loss  # PPO fits its critic with the same regression as REINFORCE's baseline
 from .returns import gae
-from .training import explained_variance, load_checkpoint, rng_state, save_checkpoint, seed_everything, set_rng_state
+from .training import Progress, explained_variance, load_checkpoint, rng_state, seed_everything, set_rng_state
 
 __all__ = ["approx_kl", "ppo_clip_loss", "value_loss", "PPOConfig", "make_vector_env", "train_ppo"]
 
@@ -92,7 +90,13 @@ def ppo_clip_loss(logp, old_logp, advantages, clip_eps):
 
 @dataclasses.dataclass
 class PPOConfig:
-    """Hyperparameters of ``train_ppo``; the defaults solve CartPole-v1 on a CPU in seconds."""
+    """Hyperparameters of ``train_ppo``; the defaults solve CartPole-v1 on a CPU in seconds.
+
+    Tuned on CartPole-v1 (benchmarks/cartpole.py). Against the rl-zoo settings
+    (20 epochs over one 256-sample batch at lr 1e-3), 6 epochs of 4 minibatches
+    of 64 at lr 2e-3 take about as many gradient steps per sample and reach
+    "solved" in fewer environment steps.
+    """
     env_id: str = "CartPole-v1"
     seed: int = 1
     total_steps: int = 100_000      # environment steps, all envs together
@@ -100,9 +104,9 @@ class PPOConfig:
     num_steps: int = 32             # steps per env per rollout: a batch of num_envs * num_steps
     gamma: float = 0.98
     lam: float = 0.8                # GAE lambda
-    update_epochs: int = 20         # passes over each rollout
-    num_minibatches: int = 1
-    lr: float = 1e-3                # Adam
+    update_epochs: int = 6          # passes over each rollout
+    num_minibatches: int = 4        # of 64 samples: many small steps learn faster than few big ones
+    lr: float = 2e-3                # Adam
     anneal_lr: bool = True          # linearly to 0 over the run
     clip_eps: float = 0.2
     clip_value: float | None = None  # clip the value loss with this range (None: plain MSE)
@@ -118,7 +122,7 @@ class PPOConfig:
 
 
 def make_vector_env(env_id, num_envs, seed):
-    """num_envs copies of env_id stepping together, seeded seed, seed + 1, ...
+    """num_envs copies of env_id stepping together, reset once with seeds seed, seed + 1, ...
 
     SAME_STEP autoreset: when an episode ends, the env is reset within the same
     ``step`` call, the returned observation is already the next episode's first
@@ -162,7 +166,7 @@ def train_ppo(config=None, callback=None):
     agent = ActorCritic(obs_dim, n_actions, c.hidden)
     # fused: one kernel for all parameters; with a network this small, per-tensor overhead dominates
     optimizer = torch.optim.Adam(agent.parameters(), lr=c.lr, eps=1e-5, fused=True)
-    next_obs = torch.as_tensor(envs.reset(seed=c.seed)[0])  # (N, obs_dim): a fresh start of the seeded envs
+    next_obs = torch.as_tensor(envs.reset(seed=c.seed)[0])  # (N, obs_dim)
     ep_return, ep_length = np.zeros(c.num_envs), np.zeros(c.num_envs, dtype=int)
     history, update, global_step, elapsed = defaultdict(list), 0, 0, 0.0
     state = load_checkpoint(c)
@@ -184,8 +188,7 @@ def train_ppo(config=None, callback=None):
     truncated = np.zeros((c.num_steps, c.num_envs), dtype=bool)
     final_values = np.zeros((c.num_steps, c.num_envs))
 
-    bar = tqdm(total=num_updates * batch_size, initial=global_step, disable=not c.progress, desc="PPO")
-    start = time.perf_counter() - elapsed
+    progress = Progress(c, num_updates * batch_size, global_step, elapsed, desc="PPO")
     while update < num_updates:
         lr = c.lr * (1.0 - update / num_updates) if c.anneal_lr else c.lr
         for group in optimizer.param_groups:
@@ -254,25 +257,18 @@ def train_ppo(config=None, callback=None):
         # 5. Log: minibatch averages, and how much of the return the critic explained
         update += 1
         history["step"].append(global_step)
-        history["time"].append(time.perf_counter() - start)
+        history["time"].append(progress.clock())
         history["lr"].append(lr)
         for key, total in sums.items():
             history[key].append(total / count)
         history["v/explained_variance"].append(explained_variance(b_values, b_returns))
-        bar.update(batch_size)
-        if history["episode/return"]:
-            bar.set_postfix(ret=f"{np.mean(history['episode/return'][-100:]):.0f}",
-                            kl=f"{history['ppo/approx_kl'][-1]:.4f}")
-        if c.checkpoint and (update % c.checkpoint_every == 0 or update == num_updates):
-            save_checkpoint(c.checkpoint, {
-                "config": dataclasses.asdict(c), "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
-                "envs": envs, "next_obs": next_obs, "ep_return": ep_return, "ep_length": ep_length,
-                "update": update, "global_step": global_step, "elapsed": history["time"][-1],
-                "history": dict(history), "rng": rng_state()})
-        paused = time.perf_counter()
-        stop = callback is not None and callback(agent, history)
-        start += time.perf_counter() - paused  # callback time is not training time
-        if stop:
+        state = lambda: {
+            "config": dataclasses.asdict(c), "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
+            "envs": envs, "next_obs": next_obs, "ep_return": ep_return, "ep_length": ep_length,
+            "update": update, "global_step": global_step, "elapsed": history["time"][-1],
+            "history": dict(history), "rng": rng_state()}
+        save_now = update % c.checkpoint_every == 0 or update == num_updates
+        if progress.end_update(batch_size, agent, history, callback, save_now, state):
             break
-    bar.close()
+    progress.close()
     return agent, dict(history)

@@ -11,10 +11,12 @@ Python objects, so only load checkpoints you wrote yourself.
 import dataclasses
 import os
 import random
+import time
 
 import gymnasium as gym
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 
 def seed_everything(seed):
@@ -43,27 +45,60 @@ def save_checkpoint(path, state):
     os.replace(tmp, path)
 
 
-# Fields that may differ between the interrupted run and its resumption.
-RESUME_FREE_FIELDS = ("progress", "checkpoint", "checkpoint_every")
-
-
-def load_checkpoint(config):
+def load_checkpoint(config, free_fields=("progress", "checkpoint", "checkpoint_every")):
     """The state saved at ``config.checkpoint``, or None when there is none yet.
 
-    Raises ValueError if the checkpoint was written with a different config
-    (other than the fields in RESUME_FREE_FIELDS): resuming it would not
-    continue the same run.
+    Raises ValueError if the checkpoint was written with a different config,
+    apart from `free_fields` (which do not change the run's result): resuming
+    it would not continue the same run.
     """
     if not config.checkpoint or not os.path.exists(config.checkpoint):
         return None
     state = torch.load(config.checkpoint, weights_only=False)  # our own file: it holds envs and RNG states
     now = dataclasses.asdict(config)
     changed = sorted(k for k, v in state["config"].items()
-                     if k not in RESUME_FREE_FIELDS and now.get(k) != v)
+                     if k not in free_fields and now.get(k) != v)
     if changed:
         raise ValueError(f"config differs from the one in checkpoint {config.checkpoint} "
                          f"in {changed}; use another checkpoint path to start a new run")
     return state
+
+
+class Progress:
+    """A trainer's bookkeeping between updates: tqdm bar, training clock, checkpoints, callback.
+
+    config: the trainer's config (reads ``progress`` and ``checkpoint``).
+    total, done: environment steps planned and already done (when resuming).
+    elapsed: training seconds already spent (when resuming).
+    """
+
+    def __init__(self, config, total, done=0, elapsed=0.0, desc=None):
+        self.config = config
+        self.bar = tqdm(total=total, initial=min(done, total), disable=not config.progress, desc=desc)
+        self.start = time.perf_counter() - elapsed
+
+    def clock(self):
+        """Training seconds so far; callback time is not counted."""
+        return time.perf_counter() - self.start
+
+    def end_update(self, steps, agent, history, callback, save_now, state):
+        """Advance the bar by `steps`, save ``state()`` if `save_now`, run the callback.
+
+        state: a function returning the checkpoint dict (only called when saving).
+        Returns True when callback(agent, history) asked to stop.
+        """
+        self.bar.update(steps)
+        if history["episode/return"]:
+            self.bar.set_postfix(ret=f"{np.mean(history['episode/return'][-100:]):.0f}")
+        if self.config.checkpoint and save_now:
+            save_checkpoint(self.config.checkpoint, state())
+        paused = time.perf_counter()
+        stop = callback is not None and bool(callback(agent, history))
+        self.start += time.perf_counter() - paused  # callback time is not training time
+        return stop
+
+    def close(self):
+        self.bar.close()
 
 
 def explained_variance(values, returns):

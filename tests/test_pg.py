@@ -106,11 +106,12 @@ def test_bad_inputs_name_the_argument(call, name):
 
 
 def test_reinforce_learns_cartpole():
-    # random play lasts ~22 steps; 40k steps of REINFORCE with a value baseline get far beyond
+    # random play lasts ~22 steps; after 40k steps of REINFORCE with a value baseline the
+    # sampled episodes last hundreds of steps (seeds 1-6: 290-460) and greedy play more
     agent, history = train_reinforce(ReinforceConfig(total_steps=40_000, progress=False))
     assert history["step"][-1] >= 40_000
-    assert np.mean(history["episode/return"][-20:]) > 150
-    assert evaluate_agent(agent).mean() > 150
+    assert np.mean(history["episode/return"][-20:]) > 200
+    assert evaluate_agent(agent).mean() > 300
     assert len(history["episode/return"]) == len(history["episode/step"])
 
 

@@ -120,11 +120,12 @@ def test_bad_inputs_name_the_argument(call, name):
 
 
 def test_ppo_solves_cartpole_quickly():
-    # random play lasts ~22 steps; the default PPO plays a greedy 10-episode evaluation
-    # near the 500 cap after 25k steps, and learning shows in the training episodes too
+    # random play lasts ~22 steps; within 25k steps the default PPO solves CartPole by the
+    # benchmark's definition (A): a greedy 10-episode evaluation with mean >= 475 (seeds 1-6
+    # all reach 500), and the sampled training episodes are long too
     agent, history = train_ppo(PPOConfig(total_steps=25_000, progress=False))
-    assert evaluate_agent(agent).mean() >= 400
-    assert np.mean(history["episode/return"][-20:]) > 200
+    assert evaluate_agent(agent).mean() >= 475
+    assert np.mean(history["episode/return"][-20:]) > 300
     for key in ("ppo/approx_kl", "ppo/clip_frac", "ppo/entropy", "v/explained_variance"):
         assert len(history[key]) == len(history["step"])  # logged on every update
     assert history["lr"][0] > history["lr"][-1] > 0  # annealed
