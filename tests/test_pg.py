@@ -11,6 +11,7 @@ import torch
 from rlllm_course.agents import ActorCritic
 from rlllm_course.pg import (ReinforceConfig, fit_critic, policy_gradient_variance, reinforce_loss,
                              reinforce_weights, train_reinforce, value_loss)
+from resume import interrupted_and_straight
 from rlllm_course.training import evaluate_agent
 
 torch.set_num_threads(1)  # small networks: one thread is fastest
@@ -126,18 +127,8 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
     # the run dies after batch 7; the last checkpoint is from batch 6, and resuming redoes
     # batch 7 onwards with the saved networks, optimizers, environments and generators
     config = ReinforceConfig(total_steps=4_000, baseline="value", progress=False, seed=3)
-    agent_full, full = train_reinforce(config)
-
-    path = str(tmp_path / "reinforce.pt")
-    resumable = dataclasses.replace(config, checkpoint=path, checkpoint_every=3)
-
-    def crash(agent, history):
-        if len(history["step"]) == 7:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train_reinforce(resumable, callback=crash)
-    agent, resumed = train_reinforce(resumable)
+    agent, resumed, agent_full, full, resumable = interrupted_and_straight(
+        train_reinforce, config, tmp_path / "reinforce.pt", crash_after=7, checkpoint_every=3)
     assert resumed["step"] == full["step"]
     assert resumed["episode/return"] == full["episode/return"]
     for key in ("pg/loss", "v/loss"):

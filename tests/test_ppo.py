@@ -1,7 +1,6 @@
 """PPO: the clipped loss by hand for both advantage signs, k3 approx-KL against the exact KL,
 explained variance, a short CartPole run, truncation handling, and checkpoint/resume."""
 
-import dataclasses
 import math
 
 import gymnasium as gym
@@ -11,6 +10,7 @@ import torch
 
 from rlllm_course import pg
 from rlllm_course.ppo import PPOConfig, approx_kl, ppo_clip_loss, train_ppo, value_loss
+from resume import interrupted_and_straight
 from rlllm_course.training import evaluate_agent, explained_variance
 
 torch.set_num_threads(1)  # small networks: one thread is fastest
@@ -145,18 +145,8 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
     # the run dies after update 5; the last checkpoint is from update 4, and resuming redoes
     # update 5 onwards with the saved networks, optimizer, environments and generators
     config = PPOConfig(total_steps=256 * 8, update_epochs=4, progress=False, seed=2)
-    agent_full, full = train_ppo(config)
-
-    path = str(tmp_path / "ppo.pt")
-    resumable = dataclasses.replace(config, checkpoint=path, checkpoint_every=2)
-
-    def crash(agent, history):
-        if len(history["step"]) == 5:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train_ppo(resumable, callback=crash)
-    agent, resumed = train_ppo(resumable)
+    agent, resumed, agent_full, full, resumable = interrupted_and_straight(
+        train_ppo, config, tmp_path / "ppo.pt", crash_after=5, checkpoint_every=2)
     for key in ("step", "episode/return", "episode/step", "ppo/pg_loss", "ppo/approx_kl", "v/loss"):
         assert resumed[key] == full[key], key
     for p, q in zip(agent.parameters(), agent_full.parameters()):

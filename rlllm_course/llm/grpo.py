@@ -15,7 +15,6 @@ the training split; evaluation uses the held-out split (``tasks``).
 """
 
 import copy
-import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -184,8 +183,3 @@ def train_grpo(config=GRPOConfig(), progress=True):
             save_checkpoint(path, model, optimizer, step + 1, history, config, baseline)
     model.eval()
     return model, tokenizer, history
-
-
-def save_history(history, path):
-    """Write the per-step log as JSON lines (one dict per step)."""
-    Path(path).write_text("".join(json.dumps(h) + "\n" for h in history))
