@@ -20,6 +20,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from . import tamper
+
 ROOT = Path(__file__).resolve().parent.parent
 FAST_ENV = "RLLLM_FAST"  # "1" shrinks every notebook's run (tests, quick grading)
 
@@ -44,6 +46,8 @@ def _config(root, source, timeout):
     """An nbgrader_config.py for a course folder whose source is elsewhere."""
     return "\n".join([
         "c = get_config()",
+        "from rlllm_course.stubs import PREPROCESSORS",
+        "c.GenerateAssignment.preprocessors = PREPROCESSORS  # stubs that name the function",
         f"c.CourseDirectory.root = {str(root)!r}",
         f"c.CourseDirectory.source_directory = {str(source)!r}",
         "c.CourseDirectory.release_directory = 'release'",
@@ -94,7 +98,8 @@ def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=60
     submitted: folder laid out as nbgrader's ``submitted/``:
         ``<student_id>/<NN_topic>/<NN_topic>.ipynb``.
     out: the CSV; nbgrader's export columns plus ``problem`` (why a score is 0
-        or partial: kernel died, cell timed out, no submission).
+        or partial: kernel died, cell timed out, no submission; and code of the
+        student's that looks like an attempt on the grader, see ``tamper``).
     workdir: the nbgrader course folder for this grading (gradebook.db,
         ``autograded/`` with the executed notebooks, to give as feedback).
     timeout: seconds each cell may run before it is interrupted and fails.
@@ -109,7 +114,9 @@ def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=60
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "nbgrader_config.py").write_text(_config(workdir, source, timeout))
-    env = dict(os.environ, **{FAST_ENV: "1" if fast else "0"})
+    # nbgrader gives 0 to a test cell that writes to stderr: a library's warning raised by a
+    # student's (correct) code must not cost the cell's points
+    env = dict(os.environ, **{FAST_ENV: "1" if fast else "0", "PYTHONWARNINGS": "ignore"})
     base = [f"--CourseDirectory.submitted_directory={submitted}"]
 
     names = names or [a for a in assignments(source)
@@ -133,12 +140,23 @@ def grade(submitted, out="grades.csv", workdir="grading", names=None, timeout=60
             return "not graded, scored 0: " + _failure(done.stderr)
         return _problems(next((workdir / "autograded" / student / name).glob("*.ipynb")))
 
+    def problem(student, name):
+        """What went wrong grading one notebook, and what its code did to the grader."""
+        found = [autograde(student, name)]
+        submission = next((submitted / student / name).glob("*.ipynb"), None)
+        if submission is not None:
+            attempts = tamper.scan_submission(json.loads(submission.read_text()),
+                                              json.loads(next((source / name).glob("*.ipynb")).read_text()))
+            if attempts:
+                found.append("check for tampering: " + "; ".join(attempts))
+        return "; ".join(p for p in found if p)
+
     students = sorted(s.name for s in submitted.iterdir() if s.is_dir())
     pairs = [(student, name) for student in students for name in names]
     # Each run is a separate process writing to the same SQLite gradebook, which
     # serializes the (short) writes; the notebooks themselves run in parallel.
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        problems = dict(zip(pairs, pool.map(lambda pair: autograde(*pair), pairs)))
+        problems = dict(zip(pairs, pool.map(lambda pair: problem(*pair), pairs)))
 
     with tempfile.TemporaryDirectory() as tmp:
         export = Path(tmp) / "grades.csv"

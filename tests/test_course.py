@@ -6,7 +6,9 @@ One grading run (fixture `graded`) covers every kind of submission:
 - `delegate`: every exercise answered by importing the package's reference
   -> no points on any test cell with hidden tests;
 - on 00_rl_basics: `wrong` (one buggy function), `tamper` (buggy function and
-  its test cell emptied), `loop` (infinite loop), `dies` (kernel killed).
+  its test cell emptied), `loop` (infinite loop), `dies` (kernel killed),
+  `cheat` (switches the reference guard off, copies a reference function),
+  `warns` (a correct answer that emits a warning).
 """
 
 import ast
@@ -98,6 +100,29 @@ def discounted_returns(rewards, dones, gamma):
         out.append(G)
     return np.array(out[::-1])
 '''
+# Attempts on the guard itself (a real submission switched it off and earned full marks).
+NO_OP_GUARD = '''
+import contextlib
+import rlllm_course.grading
+rlllm_course.grading.reference_disabled = lambda *targets: contextlib.nullcontext()
+from rlllm_course.returns import discounted_returns
+'''
+COPIED_REFERENCE = '''
+import types
+from rlllm_course import basics
+q_from_v = types.FunctionType(basics.q_from_v.__code__, basics.q_from_v.__globals__, "q_from_v")
+'''
+
+
+def warning_first(code):
+    """A correct answer that also emits a warning, as a library might (stderr in the test cell)."""
+    lines = code.splitlines()
+    at = next(i for i, l in enumerate(lines) if "### BEGIN SOLUTION" in l)
+    indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
+    lines.insert(at + 1, f"{indent}import warnings; warnings.warn('a library warns', UserWarning)")
+    return "\n".join(lines)
+
+
 LOOP = '''
 def discounted_returns(rewards, dones, gamma):
     while True:  # a loop that never ends
@@ -120,6 +145,10 @@ def graded(tmp_path_factory):
         "loop": replace_function(basics, "ex_discounted_returns", LOOP),
         "dies": replace_function(basics, last, "import os\nos._exit(1)"),
     }
+    special["warns"] = replace_function(basics, "ex_discounted_returns", warning_first(
+        source(cell_by_id(basics, "ex_discounted_returns"))))
+    cheat = replace_function(basics, "ex_discounted_returns", NO_OP_GUARD)
+    special["cheat"] = replace_function(cheat, "ex_q_from_v", COPIED_REFERENCE)
     tamper = replace_function(basics, "ex_discounted_returns", WRONG)
     cell_by_id(tamper, "test_discounted_returns")["source"] = "pass  # the test is gone"
     special["tamper"] = tamper
@@ -181,6 +210,8 @@ def test_solutions_carry_no_outputs_and_follow_the_conventions(name):
     assert "parameters" in tags and "figure" in tags
     for cell in graded_cells(sol):
         assert "### BEGIN HIDDEN TESTS" in source(cell), f"{nbgrader_meta(cell)['grade_id']} has no hidden tests"
+        # JupyterLab's Run All goes on past a test cell tagged so (an unfilled exercise fails it)
+        assert "raises-exception" in cell["metadata"].get("tags", []), nbgrader_meta(cell)["grade_id"]
         assert "reference_disabled" in source(cell), f"{nbgrader_meta(cell)['grade_id']} does not catch delegation"
     for cell in answer_cells(sol):
         for f in defined_functions(source(cell)):
@@ -216,6 +247,25 @@ def test_untouched_release_scores_zero_without_crashing(graded, name):
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_run_all_reaches_the_end_of_the_untouched_release(graded, name):
+    # what a student sees after Run All on a fresh release: only the test cells fail (they are
+    # tagged raises-exception, so JupyterLab goes on), each naming the function to fill in, and
+    # every picture is drawn
+    nb = read_nb(graded[2] / "autograded" / "untouched" / name / f"{name}.ipynb")
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                assert "raises-exception" in cell["metadata"].get("tags", []), (i, out["ename"], out["evalue"])
+                if out["ename"] == "NotImplementedError":
+                    assert re.fullmatch(r"fill in `\w+` above", out["evalue"]), out["evalue"]
+    failing = [c for c in nb["cells"] if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    assert len(failing) == len(graded_cells(nb))  # every test cell fails, nothing else
+    for cell in nb["cells"]:
+        if "figure" in cell["metadata"].get("tags", []):
+            assert any("image/png" in o.get("data", {}) for o in cell["outputs"]), source(cell)[:200]
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_calling_the_reference_earns_no_hidden_test_points(graded, name):
     scores = cell_scores(graded, "delegate", name)
     assert scores and all(s == 0 for s, _ in scores.values()), scores
@@ -233,6 +283,25 @@ def test_an_edited_test_cell_is_restored_and_graded_honestly(graded):
     nb = read_nb(graded[2] / "autograded" / "tamper" / BASICS / f"{BASICS}.ipynb")
     original = cell_by_id(solution(BASICS), "test_discounted_returns")  # hidden tests included
     assert source(cell_by_id(nb, "test_discounted_returns")) == source(original)
+
+
+def test_switching_the_guard_off_or_copying_the_reference_earns_nothing_and_is_flagged(graded):
+    scores = cell_scores(graded, "cheat", BASICS)
+    assert scores.pop("test_discounted_returns")[0] == 0  # the no-op guard could not be installed
+    assert scores.pop("test_q_from_v")[0] == 0  # the copy runs the reference's code: caught
+    assert all(s == m for s, m in scores.values()), scores  # the honest answers keep their points
+    problem = graded[1]["cheat", BASICS]["problem"]
+    assert "check for tampering" in problem
+    flagged = dict(part.split(": ", 1) for part in problem.removeprefix("check for tampering: ").split("; "))
+    assert "writes rlllm_course.grading.reference_disabled" in flagged["ex_discounted_returns"]
+    assert "builds functions (types.FunctionType)" in flagged["ex_q_from_v"]
+    assert "touches __code__" in flagged["ex_q_from_v"]
+
+
+def test_a_warning_from_a_correct_answer_costs_nothing(graded):
+    # nbgrader scores a test cell that writes to stderr 0; grading ignores warnings
+    scores = cell_scores(graded, "warns", BASICS)
+    assert all(s == m for s, m in scores.values()), scores
 
 
 def test_an_infinite_loop_times_out_and_the_rest_is_graded(graded):
@@ -284,3 +353,7 @@ def test_validate_reports_every_unanswered_exercise(tmp_path):
     results = validate(released(BASICS), tmp_path)
     assert len(results.get("failed", [])) == len(graded_cells(released(BASICS)))
     assert all("NotImplementedError" in f["raw_error"] for f in results["failed"])
+    # each names the function the student has to write
+    names = {m.group(1) for f in results["failed"] for m in [re.search(r"fill in `(\w+)` above", f["raw_error"])] if m}
+    expected = {f for c in answer_cells(solution(BASICS)) for f in defined_functions(source(c))}
+    assert names and names <= expected, (names, expected)
