@@ -1,6 +1,7 @@
 # The two commands of the course (see README.md):
 #   make course   install everything into .venv and open JupyterLab on notebooks/
-#                 (HEADLESS=1 make course: start the server without opening a browser)
+#                 (HEADLESS=1 make course: start the server without opening a browser;
+#                  ROLE=instructor make course: with nbgrader's formgrader and course tools)
 #   make test     run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,6 +11,15 @@ TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 BIN := $(VENV)/bin
 PORT ?= 8888
+# A student's lab has nbgrader's Validate and nothing that needs an nbgrader exchange or
+# gradebook (binder/jupyter-student switches those off); an instructor's has all of nbgrader.
+ROLE ?= student
+ifeq ($(filter student instructor,$(ROLE)),)
+$(error ROLE must be student or instructor, got "$(ROLE)")
+endif
+LAB_CONFIG := $(if $(filter student,$(ROLE)),JUPYTER_CONFIG_PATH=$(CURDIR)/binder/jupyter-student$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH)))
+# The notebooks' formulas are checked with MathJax, the renderer JupyterLab uses.
+MATHJAX := $(VENV)/mathjax/node_modules/mathjax-full
 
 .PHONY: course test release
 
@@ -20,11 +30,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
+$(MATHJAX): | $(VENV)/.installed
+	npm install --prefix $(VENV)/mathjax --no-audit --no-fund --silent mathjax-full@3.2.2
+
 course: $(VENV)/.installed
-	$(BIN)/jupyter lab --LabApp.default_url=/lab/tree/notebooks --port=$(PORT) \
+	$(LAB_CONFIG) $(BIN)/jupyter lab --LabApp.default_url=/lab/tree/notebooks --port=$(PORT) \
 		$(if $(HEADLESS),--no-browser --ip=0.0.0.0) $(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(MATHJAX)
 	$(BIN)/python -m pytest
 
 release: $(VENV)/.installed
