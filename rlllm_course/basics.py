@@ -5,7 +5,7 @@ Conventions used across the course:
   ``actions[0..T-1]``, ``rewards[0..T-1]``: the agent sees ``obs[t]``, takes
   ``actions[t]``, then receives ``rewards[t]`` and sees ``obs[t+1]``.
   (Sutton & Barto call that reward r_{t+1}; here it shares the index of its action.)
-- A tabular MDP is gymnasium's transition table ``P = env.unwrapped.P``:
+- A tabular MDP (Markov decision process) is gymnasium's transition table ``P = env.unwrapped.P``:
   ``P[s][a]`` is a list of ``(prob, next_state, reward, terminated)``.
   A terminated transition ends the episode, so nothing after it is added to the return.
 - A tabular policy ``pi`` is an (n_states, n_actions) table of probabilities pi(a|s).
@@ -13,7 +13,7 @@ Conventions used across the course:
 
 import numpy as np
 
-from .checks import check_ndim, check_unit_interval
+from .checks import check_ndim, check_positive, check_unit_interval
 
 
 def run_episode(env, policy, seed=None, render=False):
@@ -143,6 +143,24 @@ def q_from_v(P, V, gamma):
     return Q
 
 
+def _expected_tables(P):
+    """Dense expected one-step tables of a gymnasium transition table.
+
+    Returns (R, M): R (n_states, n_actions), the expected reward sum p r of one step;
+    M (n_states, n_actions, n_states), M[s, a, s'] = sum p (1 - done) [next = s'],
+    the probability of moving to s' without the episode ending.
+    """
+    n_states, n_actions = len(P), len(P[0])
+    R = np.zeros((n_states, n_actions))
+    M = np.zeros((n_states, n_actions, n_states))
+    for s in range(n_states):
+        for a in range(n_actions):
+            for p, s_next, r, done in P[s][a]:  # an s' may be listed twice: the probabilities add
+                R[s, a] += p * r
+                M[s, a, s_next] += p * (1.0 - done)
+    return R, M
+
+
 def exact_value(P, pi, gamma):
     """V^pi exactly, by solving the Bellman equation V = r_pi + gamma * P_pi V.
 
@@ -150,6 +168,7 @@ def exact_value(P, pi, gamma):
     P_pi(s, s') = sum_a pi(a|s) sum p (1 - done) [next = s'], terminal transitions
     dropped. Solved as a linear system, so it needs every state to end its
     episodes with probability 1 when gamma = 1 (else the system is singular).
+    A time limit is not part of P: this is the value without one.
 
     P: gymnasium transition table; pi: (n_states, n_actions) rows of probabilities.
     gamma: discount factor in [0, 1].
@@ -162,11 +181,37 @@ def exact_value(P, pi, gamma):
         raise ValueError(f"pi must have shape (n_states, n_actions) = ({n_states}, {n_actions}), got {pi.shape}")
     if np.any(pi < 0) or not np.allclose(pi.sum(1), 1.0):
         raise ValueError("pi must hold probabilities: non-negative rows that sum to 1")
-    r_pi = np.zeros(n_states)
-    P_pi = np.zeros((n_states, n_states))
-    for s in range(n_states):
-        for a in range(n_actions):
-            for p, s_next, r, done in P[s][a]:
-                r_pi[s] += pi[s, a] * p * r
-                P_pi[s, s_next] += pi[s, a] * p * (1.0 - done)
+    R, M = _expected_tables(P)
+    r_pi = (pi * R).sum(axis=1)                   # (n_states,)
+    P_pi = np.einsum("sa,sat->st", pi, M)         # (n_states, n_states)
     return np.linalg.solve(np.eye(n_states) - gamma * P_pi, r_pi)
+
+
+def value_iteration(P, gamma, tol=1e-10, max_iterations=100_000):
+    """Q*, the optimal action values, by value iteration on a known transition table.
+
+        Q_{k+1}(s, a) = sum over (p, s', r, done) in P[s][a] of p * (r + gamma * (1 - done) * max_a' Q_k(s', a'))
+
+    from Q_0 = 0, until max |Q_{k+1} - Q_k| < tol. This is the Bellman optimality
+    equation applied as an update: `q_from_v` with V = max_a Q. Its fixed point Q* is
+    what tabular Q-learning estimates from samples, without knowing P.
+
+    P: gymnasium transition table (see the module docstring).
+    gamma: discount factor in [0, 1]. gamma = 1 converges when every optimal policy
+        ends its episodes (e.g. CliffWalking: -1 per step); it may need many sweeps.
+    tol: stopping threshold on the largest change of one sweep.
+    Returns Q*: (n_states, n_actions) float64. Rows of terminal states, which no
+    episode acts in, hold the backup of whatever P lists for them.
+    Raises RuntimeError if it has not converged after max_iterations sweeps.
+    """
+    check_unit_interval("gamma", gamma)
+    check_positive("tol", tol)
+    R, M = _expected_tables(P)
+    Q = np.zeros_like(R)                          # (n_states, n_actions)
+    for _ in range(int(max_iterations)):
+        Q_next = R + gamma * M @ Q.max(axis=1)    # (n_states, n_actions)
+        if np.abs(Q_next - Q).max() < tol:
+            return Q_next
+        Q = Q_next
+    raise RuntimeError(f"value_iteration did not converge within max_iterations={max_iterations} sweeps "
+                       f"(last change {np.abs(Q_next - Q).max():.3g}); raise it or tol")

@@ -1,8 +1,9 @@
 """Tabular Q-learning (lecture §1): epsilon-greedy, the update, training, evaluation.
 
 The Q table is a float array ``Q: (n_states, n_actions)`` indexed by gymnasium's
-discrete observations and actions. Q-learning learns the optimal action values
-from its own epsilon-greedy experience, one transition at a time:
+discrete observations and actions. Q-learning estimates the optimal action values
+Q* (not the values of the epsilon-greedy policy that collects the data) from its
+own experience, one transition at a time:
 
     Q(s, a) <- Q(s, a) + alpha * (r + gamma * (1 - terminated) * max_a' Q(s', a') - Q(s, a))
 
@@ -53,6 +54,23 @@ def _epsilon_greedy(Q, state, epsilon, rng):
         return int(rng.integers(Q.shape[1]))
     greedy = np.flatnonzero(Q[state] == Q[state].max())  # (n_ties,)
     return int(rng.choice(greedy))
+
+
+def epsilon_greedy_probs(Q, epsilon):
+    """The action probabilities of `epsilon_greedy`, for every state at once.
+
+        pi_eps(a | s) = (1 - epsilon) * [a in G(s)] / |G(s)| + epsilon / n_actions,
+
+    G(s) the actions whose value equals max_a Q[s, a] (ties share the greedy mass).
+    Q: (n_states, n_actions). epsilon: in [0, 1].
+    Returns pi: (n_states, n_actions) float64, rows summing to 1; it can be passed to
+    `rlllm_course.basics.exact_value` to get the value of the exploring policy.
+    """
+    _check_q(Q)
+    check_unit_interval("epsilon", epsilon)
+    Q = np.asarray(Q)
+    greedy = (Q == Q.max(axis=1, keepdims=True)).astype(np.float64)  # (n_states, n_actions)
+    return (1.0 - epsilon) * greedy / greedy.sum(axis=1, keepdims=True) + epsilon / Q.shape[1]
 
 
 def q_learning_update(Q, state, action, reward, next_state, terminated, alpha, gamma):

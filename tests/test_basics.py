@@ -212,12 +212,60 @@ def test_q_from_v_and_exact_value_bad_inputs_name_the_argument():
         basics.exact_value(P, np.full((16, 4), 0.3), 0.9)  # rows do not sum to 1
 
 
+# --- value_iteration ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 0.9])
+def test_value_iteration_small_mdps_by_hand(gamma):
+    # one action per state: Q* is the value of the only policy, the closed forms above
+    np.testing.assert_allclose(basics.value_iteration(CHAIN, gamma, tol=1e-14)[:, 0], [1 + 2 * gamma, 2],
+                               rtol=1e-12)
+    np.testing.assert_allclose(basics.value_iteration(COIN, gamma, tol=1e-14)[0, 0], 0.5 / (1 - 0.5 * gamma),
+                               rtol=1e-12)
+
+
+def test_value_iteration_solves_the_bellman_optimality_equation_on_the_lake():
+    # Q* = backup of max_a Q*, and its greedy policy's exact value is max_a Q* in every state
+    P = lake().unwrapped.P
+    Q = basics.value_iteration(P, 0.99, tol=1e-13)
+    np.testing.assert_allclose(basics.q_from_v(P, Q.max(axis=1), 0.99), Q, rtol=0, atol=1e-10)
+    V_greedy = basics.exact_value(P, np.eye(4)[Q.argmax(axis=1)], 0.99)
+    np.testing.assert_allclose(V_greedy, Q.max(axis=1), rtol=0, atol=1e-9)
+    assert Q[0].argmax() == 0 and Q[0, 0] - np.sort(Q[0])[-2] > 0.01  # left at the start, by a clear margin
+
+
+def test_value_iteration_beats_every_policy_value():
+    # Q* >= Q^pi for any pi (here random ones): the optimum is an upper bound
+    P = lake().unwrapped.P
+    Q_star = basics.value_iteration(P, 0.95)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        pi = rng.dirichlet(np.ones(4), size=16)
+        Q_pi = basics.q_from_v(P, basics.exact_value(P, pi, 0.95), 0.95)
+        assert np.all(Q_pi <= Q_star + 1e-9)
+
+
+def test_value_iteration_undiscounted_cliff_is_minus_the_steps_to_go():
+    # CliffWalking, gamma = 1: the start is 13 steps from the goal along the edge, Q*(start, up) = -13
+    Q = basics.value_iteration(gym.make("CliffWalking-v1").unwrapped.P, 1.0)
+    assert Q[36].max() == pytest.approx(-13.0, abs=1e-9) and Q[36].argmax() == 0
+    assert Q[36, 1] == pytest.approx(-100 - 13, abs=1e-9)  # right: into the cliff, back to the start
+
+
+def test_value_iteration_bad_inputs():
+    with pytest.raises(ValueError, match="gamma"):
+        basics.value_iteration(CHAIN, 1.5)
+    with pytest.raises(ValueError, match="tol"):
+        basics.value_iteration(CHAIN, 0.9, tol=0)
+    with pytest.raises(RuntimeError, match="max_iterations"):
+        basics.value_iteration(COIN, 0.999, tol=1e-15, max_iterations=3)
+
+
 # --- grading and pictures ---------------------------------------------------------------
 
 def test_the_module_can_be_disabled_for_the_hidden_tests():
     # the notebook's hidden tests disarm every function of basics; none may be a closure
-    with reference_disabled(basics):
-        with pytest.raises(ReferenceUsedError):
+    with pytest.raises(ReferenceUsedError):  # the guard also fails the block when its call is caught inside
+        with reference_disabled(basics):
             basics.q_from_v(CHAIN, [0.0, 0.0], 0.9)
     assert basics.q_from_v(CHAIN, [0.0, 0.0], 0.9).shape == (2, 1)  # restored afterwards
 

@@ -10,7 +10,7 @@ from gymnasium.spaces import Discrete
 from gymnasium.wrappers import TimeLimit
 
 from rlllm_course.tabular import (CONFIGS, TARGETS, GreedyEvaluator, QLearningConfig,
-                                  epsilon_greedy, evaluate_policy, greedy_policy, make_env,
+                                  epsilon_greedy, epsilon_greedy_probs, evaluate_policy, greedy_policy, make_env,
                                   q_learning_update, train_q_learning)
 
 matplotlib.use("Agg")
@@ -96,6 +96,18 @@ def test_epsilon_greedy_rejects_a_q_row():
     # a single row (n_actions,) is a common slip for Q: (n_states, n_actions)
     with pytest.raises(ValueError, match="Q"):
         epsilon_greedy(np.zeros(4), 0, 0.1, np.random.default_rng(0))
+
+
+def test_epsilon_greedy_probs_is_the_formula_and_matches_the_sampler():
+    # ties share the greedy mass; every action keeps epsilon / n_actions
+    Q = np.array([[0.0, 5.0, 1.0, 5.0], [1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    pi = epsilon_greedy_probs(Q, 0.3)
+    np.testing.assert_allclose(pi, [[0.075, 0.425, 0.075, 0.425], [0.775, 0.075, 0.075, 0.075],
+                                    [0.25, 0.25, 0.25, 0.25]], rtol=0, atol=1e-15)
+    for state in range(3):  # the sampler draws with these probabilities (5 sigma at n = 20000)
+        np.testing.assert_allclose(frequencies(Q, state, 0.3, 20_000), pi[state], atol=0.016)
+    with pytest.raises(ValueError, match="epsilon"):
+        epsilon_greedy_probs(Q, -0.1)
 
 
 # --- q_learning_update ------------------------------------------------------------------
@@ -291,4 +303,17 @@ def test_heatmap_draws_one_arrow_per_non_terminal_cell(env_id, arrows):
     fig, ax = plt.subplots()
     q_heatmap(ax, np.random.default_rng(0).normal(size=(env.observation_space.n, 4)), env)
     assert sum(1 for t in ax.texts if getattr(t, "arrow_patch", None)) == arrows
+    plt.close(fig)
+
+
+def test_heatmap_colour_range_can_be_shared():
+    # two tables drawn with the same vmin, vmax get the same colour for the same value
+    import matplotlib.pyplot as plt
+
+    from rlllm_course.plots.tabular import q_heatmap
+    env = make_env("FrozenLake-v1")
+    fig, axes = plt.subplots(1, 2)
+    ims = [q_heatmap(ax, scale * np.linspace(0, 1, 64).reshape(16, 4), env, vmin=0, vmax=1)
+           for ax, scale in zip(axes, [0.5, 1.0])]
+    assert all(im.norm.vmin == 0 and im.norm.vmax == 1 for im in ims)
     plt.close(fig)

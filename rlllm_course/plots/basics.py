@@ -157,7 +157,7 @@ def agent_families():
     ax.text(0.78, 0.88, "learns a policy", ha="center", fontsize=12, fontweight="bold")
     text = dict(ha="center", va="center", fontsize=10.5)
     ax.text(0.2, 0.5, "Value-based\n\nact greedily on $Q$\n\nQ-learning (01)\nDQN", **text)
-    ax.text(0.5, 0.5, "Actor-critic\n\npolicy + critic $V$\n\nA2C\nPPO (05)\nRLHF-PPO (13)", **text)
+    ax.text(0.5, 0.5, "Actor-critic\n\npolicy + critic $V$\n\nA2C\nPPO (05)\nRLHF-PPO (coming)", **text)
     ax.text(0.8, 0.5, "Policy-based\n\nsampled returns,\nno critic\n\nREINFORCE (02)\n"
             "RLOO (07)\nGRPO (08)", **text)
     ax.text(0.5, 0.04, "(NN) = the course module that builds it", ha="center", fontsize=9, color="gray")

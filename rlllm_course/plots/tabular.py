@@ -38,13 +38,15 @@ def grid_cells(env):
     raise ValueError(f"env must be FrozenLake-v1 or CliffWalking-v1, got {env_id}")
 
 
-def q_heatmap(ax, Q, env, values=True, title=None):
+def q_heatmap(ax, Q, env, values=True, title=None, vmin=None, vmax=None):
     """max_a Q(s, a) on the grid, the greedy action as an arrow in each cell.
 
     Q: (n_states, n_actions) for a FrozenLake or CliffWalking env (states are
     row-major cells). Holes, the cliff and the goal are terminal: Q never
     changes there, so they are drawn as labelled grey cells without arrows.
     values: write max_a Q in each cell (readable up to ~12 columns).
+    vmin, vmax: colour range (default: the range of max_a Q); give two tables the same
+    range to compare them side by side.
     """
     shape, labels = grid_cells(env)
     moves = MOVES[env.spec.id]
@@ -52,7 +54,7 @@ def q_heatmap(ax, Q, env, values=True, title=None):
     policy = Q.argmax(axis=1).reshape(shape)  # (rows, cols)
     terminal = np.isin(labels, ["H", "G", "cliff"])
     decimals = 2 if np.abs(V).max() < 2 else 1
-    im = ax.imshow(np.ma.masked_array(V, terminal), cmap="viridis")
+    im = ax.imshow(np.ma.masked_array(V, terminal), cmap="viridis", vmin=vmin, vmax=vmax)
     plt.colorbar(im, ax=ax, fraction=0.046 * shape[0] / shape[1], pad=0.02)
     for (r, c), label in np.ndenumerate(labels):
         if terminal[r, c]:
