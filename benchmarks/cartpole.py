@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from rlllm_course.agents import ActorCritic
-from rlllm_course.pg import ReinforceConfig, fit_critic, policy_gradient_variance, train_reinforce
+from rlllm_course.pg import ReinforceConfig, train_reinforce
+from rlllm_course.pg_variance import fit_critic, policy_gradient_variance
 from rlllm_course.ppo import PPOConfig, train_ppo
 from rlllm_course.training import evaluate_agent, seed_everything
 

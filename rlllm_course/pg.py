@@ -6,11 +6,12 @@ Psi_t is the whole episode's return G_0 (the policy gradient theorem as first
 written) or the reward-to-go G_t (actions cannot change rewards already
 received, so dropping them keeps the gradient unbiased and lowers its
 variance). Any baseline b(s_t) that does not depend on a_t keeps it unbiased
-too; a learned V(s_t) lowers the variance most. ``policy_gradient_variance``
-measures that reduction.
+too; a learned V(s_t) usually lowers the variance most. The "constant" baseline is
+the mean Psi of the batch's *other* episodes (``leave_one_out_baseline``): a
+batch mean that includes the step's own episode would depend on its actions.
+``pg_variance.policy_gradient_variance`` measures the reduction.
 
-Read top to bottom: the losses, the weights Psi_t, the config, the loop, then
-the variance measurement.
+Read top to bottom: the losses, the weights Psi_t, the config, the loop.
 """
 
 import dataclasses
@@ -93,6 +94,32 @@ def value_loss(values, returns, old_values=None, clip_eps=None):
     return loss, metrics
 
 
+def leave_one_out_baseline(weights, dones):
+    """A constant baseline that leaves out the step's own episode.
+
+        b_t = mean of Psi_t' over the steps t' of the *other* episodes of the batch
+
+    weights: (T,) Psi_t; dones: (T,) bool, True on each episode's last step
+    (dones[T-1] True), episodes laid end to end. Returns (T,) float64, the same
+    number on every step of an episode. Why leave the episode out: the plain
+    batch mean contains the episode's own Psi, which depends on its actions, so
+    the baseline term no longer averages to zero (a bias of order 1/E for E
+    episodes). The other episodes are independent of this one's actions, so
+    this b keeps the gradient unbiased. Needs at least two episodes.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    dones = np.asarray(dones, dtype=bool)
+    check_same_shape("dones", dones, "weights", weights)
+    if weights.ndim != 1 or len(weights) == 0 or not dones[-1]:
+        raise ValueError("weights and dones must be (T,) with T > 0 and dones[-1] True (complete episodes)")
+    lengths = np.diff(np.flatnonzero(np.concatenate([[True], dones])))  # (E,) steps per episode
+    if len(lengths) < 2:
+        raise ValueError("dones must mark at least two episodes for a leave-one-out baseline")
+    sums = np.add.reduceat(weights, np.cumsum(lengths) - lengths)  # (E,) sum of Psi per episode
+    others = (sums.sum() - sums) / (len(weights) - lengths)  # (E,) mean Psi of the other episodes
+    return np.repeat(others, lengths)  # (T,)
+
+
 def reinforce_weights(rewards, dones, gamma, reward_to_go=True, truncated=None, final_values=None):
     """Psi_t for every step of a batch of complete episodes laid end to end.
 
@@ -122,7 +149,7 @@ class ReinforceConfig:
     batch_episodes: int = 8         # complete episodes per policy-gradient step
     gamma: float = 0.99
     reward_to_go: bool = True       # Psi_t = G_t (True) or the whole return G_0 (False)
-    baseline: str = "value"         # "none", "constant" (batch mean of Psi) or "value" (learned V)
+    baseline: str = "value"         # "none", "constant" (other episodes' mean Psi) or "value" (learned V)
     bootstrap_truncated: bool = True  # with baseline="value": time-limited episodes end in gamma * V
     lr: float = 3e-3                # Adam, policy
     value_lr: float = 1e-3          # Adam, critic (only with baseline="value")
@@ -143,7 +170,7 @@ def update_critic(agent, optimizer, obs, returns, iters):
     return metrics
 
 
-def _batch_advantages(agent, batch, gamma, baseline, reward_to_go, bootstrap_truncated):
+def batch_advantages(agent, batch, gamma, baseline, reward_to_go, bootstrap_truncated):
     """Log-probs with grad, Psi_t, the baseline b_t and the critic targets for one batch."""
     obs = torch.as_tensor(batch["obs"])  # (T, obs_dim)
     truncated = final_values = None
@@ -154,7 +181,9 @@ def _batch_advantages(agent, batch, gamma, baseline, reward_to_go, bootstrap_tru
             final_values[batch["dones"]] = agent.get_value(torch.as_tensor(batch["final_obs"])).numpy()  # (E,)
     weights, returns = reinforce_weights(batch["rewards"], batch["dones"], gamma, reward_to_go,
                                          truncated, final_values)
-    b = {"none": None, "constant": float(weights.mean()), "value": values}[baseline]
+    b = values if baseline == "value" else None
+    if baseline == "constant":
+        b = leave_one_out_baseline(weights, batch["dones"])
     logp = agent.distribution(obs).log_prob(torch.as_tensor(batch["actions"]))  # (T,)
     return obs, logp, weights, b, returns
 
@@ -179,6 +208,8 @@ def train_reinforce(config=None, callback=None):
     check_unit_interval("config.gamma", config.gamma)
     for name in ("total_steps", "batch_episodes", "lr", "value_lr", "checkpoint_every"):
         check_positive(f"config.{name}", getattr(config, name))
+    if config.baseline == "constant" and config.batch_episodes < 2:
+        raise ValueError("config.batch_episodes must be >= 2 for the leave-one-out constant baseline")
 
     seed_everything(config.seed)
     envs = make_envs(config.env_id, config.batch_episodes, config.seed)
@@ -198,7 +229,7 @@ def train_reinforce(config=None, callback=None):
     progress = Progress(config, config.total_steps, step, elapsed, desc="REINFORCE")
     while step < config.total_steps:
         batch = play_episodes(agent.act, envs)
-        obs, logp, weights, b, returns = _batch_advantages(agent, batch, config.gamma, config.baseline,
+        obs, logp, weights, b, returns = batch_advantages(agent, batch, config.gamma, config.baseline,
                                                            config.reward_to_go, config.bootstrap_truncated)
         loss, metrics = reinforce_loss(logp, weights, b)
         policy_opt.zero_grad()
@@ -228,64 +259,3 @@ def train_reinforce(config=None, callback=None):
             break
     progress.close()
     return agent, dict(history)
-
-
-def policy_gradient_variance(agent, env_id="CartPole-v1", baselines=("none", "value"), n_batches=100,
-                             batch_episodes=8, gamma=0.99, reward_to_go=True, seed=0):
-    """Variance of the REINFORCE gradient estimate at a fixed policy, per baseline.
-
-    Plays `n_batches` batches of `batch_episodes` episodes with `agent`'s policy
-    and, on each batch, computes the gradient of ``reinforce_loss`` w.r.t. the
-    actor's parameters once per baseline -- the same episodes for every
-    baseline, so the comparison is paired. The value baseline uses the agent's
-    critic as it is: fit it to this policy first (``fit_critic``).
-    Returns {baseline: total variance}, the total variance being
-    sum_p Var_batches[g_p] over all actor parameters p (Bessel-corrected over
-    batches), plus "mean_gradient": {baseline: (P,) array} to check that the
-    baselines agree on the expected gradient.
-    No truncation bootstrapping: every baseline sees the same Monte Carlo Psi_t.
-    """
-    unknown = set(baselines) - set(BASELINES)
-    if unknown:
-        raise ValueError(f"baselines must be among {BASELINES}, got {sorted(unknown)}")
-    check_positive("n_batches", n_batches)
-    torch.manual_seed(seed)
-    envs = make_envs(env_id, batch_episodes, seed)
-    params = list(agent.actor.parameters())
-    grads = {b: [] for b in baselines}
-    for _ in range(n_batches):
-        batch = play_episodes(agent.act, envs)
-        for name in baselines:
-            _, logp, weights, b, _ = _batch_advantages(agent, batch, gamma, name, reward_to_go, False)
-            loss, _ = reinforce_loss(logp, weights, b)
-            grads[name].append(torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)]).numpy())
-    result = {name: float(np.var(np.stack(g), axis=0, ddof=1).sum()) for name, g in grads.items()}
-    result["mean_gradient"] = {name: np.stack(g).mean(axis=0) for name, g in grads.items()}
-    return result
-
-
-def fit_critic(agent, env_id="CartPole-v1", n_batches=50, batch_episodes=8, gamma=0.99, lr=1e-3, epochs=10,
-               minibatch_size=256, seed=0):
-    """Fit the critic to the reward-to-go of the agent's current (fixed) policy.
-
-    Plays `n_batches` batches of `batch_episodes` episodes, pools them, and
-    regresses V(s_t) on G_t with ``value_loss``: `epochs` passes of Adam over
-    shuffled minibatches. The actor is untouched. Returns the explained
-    variance of the fitted critic on one more batch, unseen in the fit.
-    """
-    torch.manual_seed(seed)
-    envs = make_envs(env_id, batch_episodes, seed)
-    pooled = [_batch_advantages(agent, play_episodes(agent.act, envs), gamma, "value", True, False)
-              for _ in range(n_batches + 1)]
-    obs = torch.cat([p[0] for p in pooled[:-1]])  # (N, obs_dim)
-    returns = torch.as_tensor(np.concatenate([p[4] for p in pooled[:-1]]), dtype=torch.float32)  # (N,)
-    opt = torch.optim.Adam(agent.critic.parameters(), lr=lr)
-    for _ in range(epochs):
-        for mb in torch.randperm(len(obs)).split(minibatch_size):
-            loss, _ = value_loss(agent.get_value(obs[mb]), returns[mb])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    held_obs, held_returns = pooled[-1][0], pooled[-1][4]
-    with torch.no_grad():
-        return explained_variance(agent.get_value(held_obs).numpy(), held_returns)

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from rlllm_course.agents import ActorCritic
-from rlllm_course.pg import (ReinforceConfig, fit_critic, policy_gradient_variance, reinforce_loss,
-                             reinforce_weights, train_reinforce, value_loss)
+from rlllm_course.pg import (ReinforceConfig, leave_one_out_baseline, reinforce_loss, reinforce_weights,
+                             train_reinforce, value_loss)
+from rlllm_course.pg_variance import fit_critic, policy_gradient_variance
 from resume import interrupted_and_straight
 from rlllm_course.training import evaluate_agent
 
@@ -146,3 +147,60 @@ def test_value_baseline_reduces_gradient_variance_at_the_initial_policy():
     fit_critic(agent, n_batches=20)
     var = policy_gradient_variance(agent, baselines=("none", "value"), n_batches=40)
     assert var["none"] / var["value"] > 1.5
+
+
+def test_leave_one_out_baseline_by_hand():
+    # episodes [1, 2 | 4 | 6, 6, 6]: each step gets the mean Psi of the *other* episodes' steps
+    weights, dones = np.array([1.0, 2, 4, 6, 6, 6]), np.array([0, 1, 1, 0, 0, 1], dtype=bool)
+    b = leave_one_out_baseline(weights, dones)
+    np.testing.assert_allclose(b, [22 / 4, 22 / 4, 21 / 5, 7 / 3, 7 / 3, 7 / 3], rtol=1e-12)
+    # an episode's own weights never enter its baseline (that is what keeps it action-independent)
+    changed = weights.copy()
+    changed[2] = -100.0
+    np.testing.assert_allclose(leave_one_out_baseline(changed, dones)[2], b[2], rtol=1e-12)
+
+
+def test_leave_one_out_is_unbiased_and_the_plain_batch_mean_is_not():
+    # E = 2 one-step episodes of a 3-armed softmax bandit, every joint outcome enumerated exactly.
+    # The batch mean contains the episode's own reward, which shrinks the expected gradient by
+    # (1 - 1/E); leaving the episode out gives the true gradient.
+    theta = torch.tensor([0.2, -0.4, 0.9], dtype=torch.float64, requires_grad=True)
+    reward = np.array([1.0, 2.0, 5.0])
+    pi = torch.softmax(theta, 0)
+    (true,) = torch.autograd.grad((pi * torch.as_tensor(reward)).sum(), theta)
+    dones = np.array([True, True])
+    expected = {"loo": torch.zeros(3, dtype=torch.float64), "mean": torch.zeros(3, dtype=torch.float64)}
+    for a1 in range(3):
+        for a2 in range(3):
+            weights = reward[[a1, a2]]
+            prob = (pi[a1] * pi[a2]).detach()
+            for name, b in (("loo", leave_one_out_baseline(weights, dones)), ("mean", float(weights.mean()))):
+                logp = torch.log_softmax(theta, 0)[[a1, a2]]  # (2,)
+                loss, _ = reinforce_loss(logp, weights, b, reduction="sum")
+                (g,) = torch.autograd.grad(-loss / 2, theta)  # (1/E) sum over episodes
+                expected[name] += prob * g
+    torch.testing.assert_close(expected["loo"], true, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(expected["mean"], true / 2, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("weights, dones, name", [
+    (np.ones(3), np.array([0, 0, 1], dtype=bool), "two episodes"),  # a single episode has no "others"
+    (np.ones(3), np.array([1, 0, 0], dtype=bool), "dones"),  # the last episode is incomplete
+    (np.ones(3), np.array([1, 1], dtype=bool), "dones"),  # shapes differ
+])
+def test_leave_one_out_bad_inputs(weights, dones, name):
+    with pytest.raises(ValueError, match=name):
+        leave_one_out_baseline(weights, dones)
+
+
+def test_baselines_agree_on_the_mean_gradient_within_the_noise():
+    # the constant (leave-one-out) and value baselines are unbiased, so the paired difference of
+    # the averages is of the size noise alone gives; difference_noise measures that size
+    torch.manual_seed(1)
+    agent = ActorCritic(4, 2)
+    fit_critic(agent, n_batches=5, seed=1)
+    var = policy_gradient_variance(agent, baselines=("none", "constant", "value"), n_batches=12, seed=2)
+    assert var["difference_noise"]["none"] == 0.0
+    for name in ("constant", "value"):
+        diff = np.linalg.norm(var["mean_gradient"][name] - var["mean_gradient"]["none"])
+        assert 0 < diff < 4 * var["difference_noise"][name]

@@ -1,4 +1,4 @@
-"""Pictures for REINFORCE (lecture §2.1-2.2): seeds' learning curves, gradient variance, update sizes."""
+"""Pictures for REINFORCE (lecture §2.1-2.2): seeds' learning curves, gradient variance, a Gaussian policy."""
 
 import numpy as np
 
@@ -48,3 +48,32 @@ def sampled_gradient_error(ax, n_samples, errors, variances, colors=("tab:red", 
     ax.set_xlabel("trajectories N in the estimate")
     ax.set_ylabel(r"RMS error $\|\hat g - \nabla J\|$")
     ax.legend(fontsize=8)
+
+
+def gaussian_variance(ax, result, color="tab:blue"):
+    """Measured gradient variance against sigma (log-log, dots and line), with a 1/sigma^2 guide.
+
+    result: from ``pg_continuous.gaussian_gradient_variance`` ("std", "variance").
+    The dashed guide goes through the smallest sigma's point.
+    """
+    stds, variance = np.asarray(result["std"]), np.asarray(result["variance"])
+    ax.loglog(stds, variance, "o-", color=color, label="measured: total variance of the mean network's gradient")
+    ax.loglog(stds, variance[0] * (stds[0] / stds) ** 2, "--", color="gray", label=r"$\propto 1/\sigma^2$")
+    ax.set_xlabel(r"policy std $\sigma$")
+    ax.set_ylabel(r"$\sum_p \mathrm{Var}[\hat g_p]$ over batches")
+    ax.legend(fontsize=8)
+
+
+def continuous_run(ax, history, window=20, color="tab:blue"):
+    """Episode returns of a ``train_gaussian_reinforce`` run (faint, moving average bold), sigma on a twin axis."""
+    learning_curve(ax, history["episode/return"], window=window, x=history["episode/step"], color=color,
+                   label="episode return")
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("episode return")
+    twin = ax.twinx()
+    twin.plot(history["step"], history["std"], color="tab:orange", label=r"policy std $\sigma$")
+    twin.set_ylabel(r"$\sigma$", color="tab:orange")
+    twin.set_ylim(0, 1.2 * max(history["std"]))  # from 0: a small change in sigma looks small
+    lines = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(lines, [line.get_label() for line in lines], fontsize=8, loc="lower right")
+    return twin
