@@ -50,7 +50,8 @@ def clip_weights(weights, max_weight):
 
     weights: (..., N) importance weights, >= 0.
     max_weight: c > 0. Lower variance, but E_q[min(w, c) f] != E_p[f] in
-        general: samples that p favours most are under-counted (a bias toward q).
+        general: a sample with w > c counts c instead of w, so the samples p
+        favours most over q are under-counted; the bias is -E_q[(w - c)_+ f].
     Returns (..., N) float64.
     """
     w = _as_weights(weights)

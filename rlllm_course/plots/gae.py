@@ -21,7 +21,11 @@ def advantages_along_rollout(ax, curves, dones, truncated=None):
         cut = truncated is not None and truncated[t]
         ax.axvline(t + 0.5, color="tab:green" if cut else "black", linestyle=":" if cut else "--", linewidth=0.8)
     ax.axhline(0, color="gray", linewidth=0.5)
-    ax.set_xlabel("time step t (dashed: an episode terminated after t)")
+    ends = np.flatnonzero(dones)
+    cuts = [t for t in ends if truncated is not None and truncated[t]]
+    legend = [f"dashed: terminated after t ({len(ends) - len(cuts)})"] if len(ends) > len(cuts) else []
+    legend += [f"dotted: time limit after t ({len(cuts)})"] if cuts else []
+    ax.set_xlabel(f"time step t ({'; '.join(legend) or 'no episode ends in this column'})")
     ax.set_ylabel(r"$\hat A_t$")
     ax.legend(fontsize=8)
 
