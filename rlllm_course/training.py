@@ -1,7 +1,9 @@
 """What every trainer shares: seeds, checkpoints, playing and evaluating episodes.
 
 Nothing here is an RL algorithm; ``pg.py`` and ``ppo.py`` build on it so that
-neither repeats the other's plumbing.
+neither repeats the other's plumbing. REINFORCE plays whole episodes
+(``play_episodes``); PPO collects fixed-length rollouts from vector
+environments (``make_vector_env``, ``collect_rollout``).
 
 Checkpoints are whole training states (network, optimizer, environments, random
 number generators, history) written with ``torch.save``; reading one unpickles
@@ -9,6 +11,7 @@ Python objects, so only load checkpoints you wrote yourself.
 """
 
 import dataclasses
+import functools
 import os
 import random
 import time
@@ -186,3 +189,73 @@ def evaluate_agent(agent, env_id="CartPole-v1", episodes=10, seed=10_000, greedy
     finally:
         for env in envs:
             env.close()
+
+
+def make_vector_env(env_id, num_envs, seed, max_episode_steps=None):
+    """num_envs copies of env_id stepping together, reset once with seeds seed, seed + 1, ...
+
+    SAME_STEP autoreset: when an episode ends, the env is reset within the same
+    ``step`` call, the returned observation is already the next episode's first
+    one, and the real final observation is in info["final_obs"] (needed to
+    bootstrap truncated episodes). max_episode_steps: optional time limit
+    replacing the environment's own (CartPole-v1: 500).
+    """
+    kwargs = {} if max_episode_steps is None else {"max_episode_steps": max_episode_steps}
+    envs = gym.vector.SyncVectorEnv([functools.partial(gym.make, env_id, **kwargs) for _ in range(num_envs)],
+                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+    envs.reset(seed=seed)  # seeds every sub-env's generator; later resets continue them
+    return envs
+
+
+@dataclasses.dataclass
+class Rollout:
+    """T steps of N vector environments, time first, collected by pi_old (``collect_rollout``).
+
+    obs: (T, N, obs_dim) float32, s_t.            actions: (T, N) long, a_t ~ pi_old(.|s_t).
+    logprobs: (T, N) float32, log pi_old(a_t|s_t). values: (T, N) float32, V_old(s_t).
+    rewards: (T, N) float64, r_t.
+    dones: (T, N) bool, the episode ended after step t (terminated or truncated).
+    truncated: (T, N) bool, ... because of a time limit (a subset of dones).
+    final_values: (T, N) float32, V_old(final observation) where truncated, 0 elsewhere.
+    next_obs: (N, obs_dim) float32, the observation after the last step (to bootstrap).
+    logprobs, values and final_values are the collecting agent's, frozen: an
+    update treats them as constants.
+    """
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logprobs: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    dones: torch.Tensor
+    truncated: torch.Tensor
+    final_values: torch.Tensor
+    next_obs: torch.Tensor
+
+
+@torch.no_grad()
+def collect_rollout(agent, envs, next_obs, num_steps):
+    """Play num_steps steps in every env of `envs` with the agent's sampled actions.
+
+    agent: an ``ActorCritic``; envs: a SAME_STEP vector env (``make_vector_env``);
+    next_obs: (N, obs_dim) float32 tensor, the observation the envs are in.
+    Actions are sampled with torch's global generator. Episodes that end are
+    reset by the env within the step, so every row is a real transition.
+    Returns a ``Rollout``; its next_obs is where the envs are now.
+    """
+    T, N = num_steps, envs.num_envs
+    obs = torch.zeros((T, N, *next_obs.shape[1:]))
+    actions = torch.zeros((T, N), dtype=torch.long)
+    logprobs, values, final_values = torch.zeros((T, N)), torch.zeros((T, N)), torch.zeros((T, N))
+    rewards = torch.zeros((T, N), dtype=torch.float64)
+    dones, truncated = torch.zeros((T, N), dtype=torch.bool), torch.zeros((T, N), dtype=torch.bool)
+    for t in range(T):
+        obs[t] = next_obs
+        actions[t], logprobs[t], _, values[t] = agent.get_action_and_value(next_obs)
+        raw_obs, reward, term, trunc, info = envs.step(actions[t].numpy())
+        next_obs = torch.as_tensor(raw_obs)
+        rewards[t] = torch.as_tensor(reward)
+        dones[t], truncated[t] = torch.as_tensor(term | trunc), torch.as_tensor(trunc & ~term)
+        if truncated[t].any():  # bootstrap a time limit from the true final observation
+            cut = np.flatnonzero(trunc & ~term)
+            final_values[t, torch.as_tensor(cut)] = agent.get_value(torch.as_tensor(np.stack(info["final_obs"][cut])))
+    return Rollout(obs, actions, logprobs, values, rewards, dones, truncated, final_values, next_obs)

@@ -1,6 +1,9 @@
 """PPO: the clipped loss by hand for both advantage signs, k3 approx-KL against the exact KL,
-explained variance, a short CartPole run, truncation handling, and checkpoint/resume."""
+explained variance, rollout collection, one update against a loop written out, a short
+CartPole run, truncation handling, and checkpoint/resume."""
 
+import copy
+import dataclasses
 import math
 
 import gymnasium as gym
@@ -9,9 +12,11 @@ import pytest
 import torch
 
 from rlllm_course import pg
-from rlllm_course.ppo import PPOConfig, approx_kl, ppo_clip_loss, train_ppo, value_loss
+from rlllm_course.agents import ActorCritic
+from rlllm_course.ppo import PPOConfig, approx_kl, ppo_clip_loss, ppo_update, train_ppo, value_loss
+from rlllm_course.returns import gae
 from resume import interrupted_and_straight
-from rlllm_course.training import evaluate_agent, explained_variance
+from rlllm_course.training import collect_rollout, evaluate_agent, explained_variance, make_vector_env
 
 torch.set_num_threads(1)  # small networks: one thread is fastest
 
@@ -66,6 +71,15 @@ def test_k3_by_hand_and_nonnegative():
     assert torch.all(approx_kl(d, torch.zeros_like(d), reduction="none") >= 0)
 
 
+def test_k3_gradient_flows_through_logp_only():
+    # d k3 / d logp = exp(d) - 1 per sample; old_logp is a constant of the rollout
+    logp = torch.tensor([0.3, -0.2], dtype=torch.float64, requires_grad=True)
+    old_logp = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    approx_kl(logp, old_logp, reduction="none").sum().backward()
+    torch.testing.assert_close(logp.grad, torch.expm1(logp.detach()), rtol=1e-12, atol=0)
+    assert old_logp.grad is None
+
+
 def categorical_pair():
     old = torch.tensor([0.5, 0.3, 0.15, 0.05], dtype=torch.float64)
     new = torch.tensor([0.2, 0.2, 0.2, 0.4], dtype=torch.float64)
@@ -111,12 +125,145 @@ def test_explained_variance_by_hand():
     (lambda: ppo_clip_loss(torch.zeros(3), torch.zeros(3), torch.zeros(3), 0.0), "clip_eps"),
     (lambda: ppo_clip_loss(np.zeros(3), torch.zeros(3), torch.zeros(3), 0.2), "logp"),
     (lambda: approx_kl(torch.zeros(3), torch.zeros(2)), "old_logp"),
-    (lambda: train_ppo(PPOConfig(num_minibatches=5)), "num_minibatches"),
+    (lambda: train_ppo(PPOConfig(num_minibatches=200)), "num_minibatches"),  # minibatches of 1: no std
     (lambda: train_ppo(PPOConfig(lam=1.5)), "lam"),
 ])
 def test_bad_inputs_name_the_argument(call, name):
     with pytest.raises(ValueError, match=name):
         call()
+
+
+def rollout_case(seed=0, num_envs=3, num_steps=13, max_episode_steps=10):
+    """A fresh agent and a rollout of it with episodes that end mid-batch, some by the time limit."""
+    torch.manual_seed(seed)
+    agent = ActorCritic(4, 2)
+    envs = make_vector_env("CartPole-v1", num_envs, seed, max_episode_steps=max_episode_steps)
+    rollout = collect_rollout(agent, envs, torch.as_tensor(envs.reset(seed=seed)[0]), num_steps)
+    return agent, rollout
+
+
+def updated(agent, rollout, config, seed=0, trace=None, sgd=False):
+    """A copy of `agent` after ppo_update (Adam as in train_ppo, or plain SGD), and the metrics."""
+    agent = copy.deepcopy(agent)
+    optimizer = (torch.optim.SGD(agent.parameters(), lr=0.05) if sgd else
+                 torch.optim.Adam(agent.parameters(), lr=config.lr, eps=1e-5))
+    metrics = ppo_update(agent, optimizer, rollout, config, torch.Generator().manual_seed(seed), trace=trace)
+    return agent, metrics
+
+
+def test_collect_rollout_records_what_the_agent_did():
+    # a 5-step time limit: no episode of a fresh CartPole agent falls that early, so every
+    # episode is truncated at t = 4 and 9, and only there final_values holds V(final obs)
+    agent, r = rollout_case(num_steps=12, max_episode_steps=5)
+    assert r.obs.shape == (12, 3, 4) and r.next_obs.shape == (3, 4)
+    assert r.actions.dtype == torch.long and r.rewards.dtype == torch.float64 and r.dones.dtype == torch.bool
+    assert torch.equal(r.dones, r.truncated)
+    assert r.truncated.any(dim=1).nonzero().flatten().tolist() == [4, 9] and bool(r.truncated[[4, 9]].all())
+    assert bool((r.final_values[[4, 9]] != 0).all()) and bool((r.final_values[~r.truncated] == 0).all())
+    with torch.no_grad():  # stored log-probs and values are the collecting agent's
+        _, logp, _, value = agent.get_action_and_value(r.obs.reshape(-1, 4), r.actions.reshape(-1))
+    torch.testing.assert_close(r.logprobs.reshape(-1), logp)
+    torch.testing.assert_close(r.values.reshape(-1), value)
+    assert not torch.equal(r.obs[5], r.obs[4])  # a new episode starts in the row after a reset
+
+
+def loop_written_out(agent, optimizer, r, c, generator):
+    """ppo_update's contract in the plainest code: an independent check of the reference."""
+    T, N = r.rewards.shape
+    with torch.no_grad():
+        last = agent.get_value(r.next_obs).numpy()
+    adv, ret = gae(r.rewards.numpy(), r.values.numpy(), r.dones.numpy(), last, c.gamma, c.lam,
+                   r.truncated.numpy(), r.final_values.numpy())
+    adv, ret = (torch.tensor(x.reshape(-1), dtype=torch.float32) for x in (adv, ret))
+    obs, act, old_logp, old_v = r.obs.reshape(T * N, 4), r.actions.reshape(-1), r.logprobs.reshape(-1), r.values.reshape(-1)
+    logs = []
+    for _ in range(c.update_epochs):
+        for mb in torch.randperm(T * N, generator=generator).tensor_split(c.num_minibatches):
+            dist = agent.distribution(obs[mb])
+            a = adv[mb]
+            a = (a - a.mean()) / (a.std() + 1e-8) if c.norm_adv else a
+            pl, pm = ppo_clip_loss(dist.log_prob(act[mb]), old_logp[mb], a, c.clip_eps)
+            vl, vm = value_loss(agent.get_value(obs[mb]), ret[mb], *(() if c.clip_value is None else (old_v[mb], c.clip_value)))
+            optimizer.zero_grad()
+            (pl - c.ent_coef * dist.entropy().mean() + c.vf_coef * vl).backward()
+            torch.nn.utils.clip_grad_norm_(agent.parameters(), c.max_grad_norm)
+            optimizer.step()
+            logs.append({**pm, **vm, "ppo/entropy": dist.entropy().mean().item()})
+        if c.target_kl is not None and logs[-1]["ppo/approx_kl"] > c.target_kl:
+            break
+    return {**{k: float(np.mean([m[k] for m in logs])) for k in logs[0]}, "v/explained_variance": explained_variance(old_v, ret)}
+
+
+@pytest.mark.parametrize("config", [
+    PPOConfig(update_epochs=3, num_minibatches=4, ent_coef=0.05),  # B = 39: minibatches 10, 10, 10, 9
+    PPOConfig(update_epochs=2, num_minibatches=3, clip_value=0.2, gamma=0.99, lam=0.95),  # clipped critic
+    PPOConfig(update_epochs=6, num_minibatches=2, norm_adv=False, target_kl=1e-4),  # stops early
+])
+def test_ppo_update_equals_the_loop_written_out(config):
+    # parameters after the update agree to float32 noise; a different convention (no
+    # reshuffle, Bessel-free std, entropy sign, ...) moves them by 1e-5 or more
+    agent, r = rollout_case()
+    got, metrics = updated(agent, r, config, seed=4)
+    want = copy.deepcopy(agent)
+    want_metrics = loop_written_out(want, torch.optim.Adam(want.parameters(), lr=config.lr, eps=1e-5), r, config,
+                                    torch.Generator().manual_seed(4))
+    for p, q in zip(got.parameters(), want.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
+    assert set(metrics) == set(want_metrics)
+    for key in metrics:
+        assert metrics[key] == pytest.approx(want_metrics[key], rel=1e-5, abs=1e-7), key
+
+
+def test_ppo_update_scores_its_only_minibatch_at_theta_old():
+    # one epoch of one minibatch: scored before any step, every ratio is 1, and the
+    # per-minibatch normalized advantages have mean 0, so the policy loss is 0
+    agent, r = rollout_case()
+    _, metrics = updated(agent, r, PPOConfig(update_epochs=1, num_minibatches=1))
+    assert metrics["ppo/approx_kl"] == 0.0 and metrics["ppo/clip_frac"] == 0.0
+    assert abs(metrics["ppo/pg_loss"]) < 1e-6
+
+
+def test_ppo_update_uses_every_sample_once_per_epoch_in_the_generators_order():
+    # B = 39 and 4 minibatches: tensor_split sizes 10, 10, 10, 9, none dropped, a new
+    # permutation every epoch, drawn from the generator passed in
+    agent, r = rollout_case()
+    agent = copy.deepcopy(agent)
+    seen, score = [], agent.get_action_and_value
+    agent.get_action_and_value = lambda obs, action=None: (seen.append(obs), score(obs, action))[1]
+    ppo_update(agent, torch.optim.SGD(agent.parameters(), lr=0.01), r, PPOConfig(update_epochs=2, num_minibatches=4),
+               torch.Generator().manual_seed(5))
+    assert [len(o) for o in seen] == [10, 10, 10, 9] * 2
+    g = torch.Generator().manual_seed(5)
+    orders = [torch.randperm(39, generator=g) for _ in range(2)]
+    assert torch.equal(torch.cat(seen), r.obs.reshape(39, 4)[torch.cat(orders)])
+    assert not torch.equal(orders[0], orders[1])
+
+
+def test_ppo_update_never_differentiates_the_rollout():
+    # old log-probs, old values, rewards and bootstraps are constants of the rollout
+    agent, r = rollout_case()
+    leaves = {name: getattr(r, name).clone().requires_grad_(True) for name in ("logprobs", "values", "final_values")}
+    leaves["rewards"] = r.rewards.clone().requires_grad_(True)
+    updated(agent, dataclasses.replace(r, **leaves), PPOConfig(update_epochs=2, num_minibatches=3, clip_value=0.2))
+    assert all(x.grad is None for x in leaves.values())
+
+
+def test_ppo_update_trace_and_early_stop():
+    # target_kl = 0: the first epoch ends with KL > 0, so exactly one epoch runs; the
+    # first minibatch of an update is always scored at theta_old (KL 0)
+    agent, r = rollout_case()
+    trace = []
+    updated(agent, r, PPOConfig(update_epochs=5, num_minibatches=3, target_kl=0.0), trace=trace)
+    assert [m["epoch"] for m in trace] == [0, 0, 0] and trace[0]["ppo/approx_kl"] == 0.0 and trace[-1]["ppo/approx_kl"] > 0
+    trace = []
+    updated(agent, r, PPOConfig(update_epochs=5, num_minibatches=3), trace=trace, sgd=True)
+    assert [m["epoch"] for m in trace] == [e for e in range(5) for _ in range(3)]
+
+
+def test_ppo_update_rejects_minibatches_of_one():
+    agent, r = rollout_case(num_envs=2, num_steps=3)  # B = 6
+    with pytest.raises(ValueError, match="num_minibatches"):
+        updated(agent, r, PPOConfig(num_minibatches=4))
 
 
 def test_ppo_solves_cartpole_quickly():
