@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rlllm_course.llm.baseline_study import ESTIMATORS, gradient_variance
+from rlllm_course.llm.baseline_study import ESTIMATORS, gradient_variance, late_reward
 from rlllm_course.llm.grpo import GRPOConfig, train_grpo
 from rlllm_course.llm.losses import (moving_average_advantages, policy_loss, reinforce_loss,
                                      rloo_advantages)
@@ -94,3 +94,32 @@ def test_gradient_variance_reports_every_estimator():
     assert res["rewards"].shape == (2, 8)
     with pytest.raises(ValueError, match="problems"):
         gradient_variance(model, tokenizer, problems[:3], n_batches=2, prompts_per_batch=2, progress=False)
+
+
+def test_late_reward_pools_the_last_steps_samples():
+    history = [{"rewards": [5.0, 5.0]}, {"rewards": [0.0, 1.0]}, {"rewards": [2.0, 1.0]}]
+    mean, se, n = late_reward(history, last=2)
+    # only the last two steps count: samples 0, 1, 2, 1 -> mean 1, Bessel variance 2/3, s.e. sqrt(2/3 / 4)
+    assert (mean, n) == (1.0, 4)
+    assert se == pytest.approx((2 / 3 / 4) ** 0.5, abs=1e-12)
+    # asking for more steps than the run has pools all of them
+    assert late_reward(history, last=10)[2] == 6
+    with pytest.raises(ValueError, match="history"):
+        late_reward([], last=5)
+
+
+def test_budget_curves_put_runs_on_the_completions_axis():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rlllm_course.plots.rloo import budget_curves
+    small = [{"step": k, "rewards": [0.0, 1.0, 1.0, 2.0], **({"eval/pass@1": 0.5} if k == 1 else {})}
+             for k in range(2)]
+    big = [{"step": k, "rewards": [1.0] * 8} for k in range(2)]
+    fig, axes = plt.subplots(1, 2)
+    budget_curves(axes, {"a": (small, 4, {"color": "C0"}), "b": (big, 8, {"color": "C1"})}, start=0.1, n_eval=10)
+    # x is (step + 1) * completions per step, so 2 steps of 4 end where 1 step of 8 does
+    assert list(axes[0].lines[0].get_xdata()) == [4, 8] and list(axes[0].lines[1].get_xdata()) == [8, 16]
+    # the pass@1 curve starts at 0 completions with the initial model's value
+    assert list(axes[1].lines[0].get_xdata()) == [0, 8] and list(axes[1].lines[0].get_ydata()) == [0.1, 0.5]
+    plt.close(fig)

@@ -21,7 +21,13 @@ for every unbiased estimator.
 ``score_norms`` explains the result sample by sample: with independent samples,
 tr Cov[g] = (E[A^2 ||s||^2] - ||E[A s]||^2) / B, where s = grad log pi(y | x) is
 the score of one completion; how large ||s||^2 is depends on the reward.
+
+``late_reward`` reads a training run (``grpo.train_grpo``'s history) at the end:
+the mean reward of its last steps' samples with its standard error, to compare
+runs with different group sizes at an equal number of sampled completions.
 """
+
+import math
 
 import torch
 from tqdm.auto import tqdm
@@ -142,3 +148,22 @@ def score_norms(model, tokenizer, problems, group_size=8, seed=0, template=TINY_
     model.train(was_training)
     return {"rewards": rewards, "sq_norms": torch.tensor(sq_norms), "seq_logp": torch.tensor(seq_logp),
             "lengths": rollout.completion_mask.sum(-1).float()}
+
+
+def late_reward(history, last=5):
+    """Mean reward of the samples of a run's last `last` steps, with its standard error.
+
+    history: list of per-step dicts with ``rewards`` (the step's B sample rewards),
+    as logged by ``grpo.train_grpo``. Pools the last `last` steps' samples
+    (n of them) and returns (mean, standard error, n), the standard error
+    std / sqrt(n) with Bessel's correction, treating the samples as independent
+    (the policy still moves over those steps, so read it as the noise of the
+    sampling, not of the training run).
+    """
+    if not history or last < 1:
+        raise ValueError(f"need a non-empty history and last >= 1, got {len(history)} steps and last={last}")
+    rewards = [r for h in history[-last:] for r in h["rewards"]]
+    n = len(rewards)
+    mean = sum(rewards) / n
+    var = sum((r - mean) ** 2 for r in rewards) / (n - 1) if n > 1 else 0.0
+    return mean, math.sqrt(var / n), n

@@ -1,4 +1,5 @@
-"""Pictures of module 07: gradient noise per baseline, training curves of RLOO and the moving average."""
+"""Pictures of module 07: gradient noise per baseline, training curves of RLOO and the moving average,
+and the same curves against the number of sampled completions (equal sample budget)."""
 
 import matplotlib.ticker
 import numpy as np
@@ -67,3 +68,37 @@ def baseline_trace(ax, history, window=5):
     ax.plot(steps, [h["baseline"] for h in history], color="black", label="baseline $b_k$ after the step")
     ax.set_xlabel("step"), ax.set_ylabel("reward")
     ax.legend(fontsize=8)
+
+
+def budget_curves(axes, runs, start=None, n_eval=None, window=5, key_eval="eval/pass@1"):
+    """Training runs against the number of completions sampled, with their noise.
+
+    runs: {label: (history, completions_per_step, style)}, style a dict of plot
+    keywords (color, linestyle). Left: the batch reward over the last `window`
+    steps' samples, ±1 standard error shaded (sampling noise of that window);
+    right: held-out greedy pass@1 with ±1 binomial standard error bars when
+    `n_eval` (the number of held-out problems) is given; `start` is the initial
+    model's pass@1, drawn at 0 completions.
+    """
+    ax1, ax2 = axes
+    for label, (history, per_step, style) in runs.items():
+        x = np.array([(h["step"] + 1) * per_step for h in history])
+        mean, se = [], []
+        for i in range(len(history)):
+            pooled = np.concatenate([np.asarray(h["rewards"], dtype=np.float64)
+                                     for h in history[max(0, i + 1 - window):i + 1]])
+            mean.append(pooled.mean())
+            se.append(pooled.std(ddof=1) / np.sqrt(len(pooled)) if len(pooled) > 1 else 0.0)
+        mean, se = np.array(mean), np.array(se)
+        ax1.plot(x, mean, label=label, **style)
+        ax1.fill_between(x, mean - se, mean + se, alpha=0.2, color=style.get("color"))
+        evals = [(0, start)] if start is not None else []
+        evals += [((h["step"] + 1) * per_step, h[key_eval]) for h in history if key_eval in h]
+        if evals:
+            ex, ey = np.array(evals, dtype=np.float64).T
+            err = np.sqrt(ey * (1 - ey) / n_eval) if n_eval else None
+            ax2.errorbar(ex, ey, yerr=err, marker="o", markersize=4, capsize=2, label=label, **style)
+    ax1.set_xlabel("completions sampled"), ax1.set_ylabel(f"batch reward, last {window} steps (±1 s.e.)")
+    ax2.set_xlabel("completions sampled"), ax2.set_ylabel("held-out greedy pass@1 (±1 s.e.)")
+    ax2.set_ylim(-0.02, 1.02)
+    ax1.legend(fontsize=8), ax2.legend(fontsize=8)
