@@ -11,7 +11,7 @@ SMALL = dict(prompts_per_step=4, group_size=4, max_new_tokens=40)
 def test_grpo_logs_every_quantity():
     _, _, history = train_grpo(GRPOConfig(steps=2, **SMALL), progress=False)
     assert [h["step"] for h in history] == [0, 1]
-    for key in ("reward", "accuracy", "format", "length", "policy/kl", "policy/clip_frac", "seconds"):
+    for key in ("reward", "accuracy", "format", "length", "policy/kl", "policy/clip_active_frac", "seconds"):
         assert key in history[-1], key
     # reward = accuracy + format_weight * format, averaged over the batch
     assert history[0]["reward"] == pytest.approx(history[0]["accuracy"] + history[0]["format"])
@@ -48,3 +48,43 @@ def test_grpo_config_checks_its_choices():
         train_grpo(GRPOConfig(steps=1, advantage="ppo"), progress=False)
     with pytest.raises(ValueError, match="task"):
         train_grpo(GRPOConfig(steps=1, task="chess"), progress=False)
+
+
+def _fresh(config):
+    from rlllm_course.llm.model import load_policy
+    model, tokenizer = load_policy(config.model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    return model, tokenizer, optimizer
+
+
+def test_train_grpo_is_a_loop_of_grpo_step():
+    # one train_grpo step == seeding the step's stream, then grpo_step on the step's problems
+    from rlllm_course.llm.grpo import grpo_step
+    from rlllm_course.llm.tasks import addition_problems
+    config = GRPOConfig(steps=1, log_kl=False, **SMALL)
+    trained, _, history = train_grpo(config, progress=False)
+    model, tokenizer, optimizer = _fresh(config)
+    problems = addition_problems(config.prompts_per_step, seed=config.seed, split="train")
+    torch.manual_seed(config.seed * 1_000_003)
+    log = grpo_step(model, None, optimizer, problems, tokenizer, config)
+    assert log["rewards"] == history[0]["rewards"]
+    for a, b in zip(trained.parameters(), model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_grpo_step_reuses_one_pi_old_and_leaves_the_reference_alone():
+    # mu = 3 updates against the sampler's log-probs: the last update sees ratios != 1;
+    # the reference (requires_grad left on) gets no gradient and does not move
+    import copy
+    from rlllm_course.llm.grpo import grpo_step
+    from rlllm_course.llm.tasks import addition_problems
+    config = GRPOConfig(updates_per_batch=3, beta=0.1, lr=1e-3, **SMALL)
+    model, tokenizer, optimizer = _fresh(config)
+    ref = copy.deepcopy(model)
+    before = [p.detach().clone() for p in ref.parameters()]
+    torch.manual_seed(0)
+    log = grpo_step(model, ref, optimizer, addition_problems(4, seed=3), tokenizer, config)
+    assert log["policy/approx_kl"] > 0 and log["policy/ratio"] != 1.0
+    assert all(p.grad is None for p in ref.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, ref.parameters()))
+    assert len(log["rewards"]) == 4 * config.group_size

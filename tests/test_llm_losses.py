@@ -150,7 +150,7 @@ def test_policy_loss_on_policy_gradient_is_reinforce():
     loss.backward()
     expected = -adv[:, None] * mask / mask.sum()
     assert torch.allclose(logp.grad, expected, atol=1e-7)
-    assert metrics["policy/clip_frac"] == 0.0 and metrics["policy/ratio"] == pytest.approx(1.0)
+    assert metrics["policy/clip_active_frac"] == 0.0 and metrics["policy/ratio"] == pytest.approx(1.0)
 
 
 def test_policy_loss_kl_term_and_padding_invariance():

@@ -1,12 +1,14 @@
 """GRPO (and RLOO, Dr. GRPO) on the tiny model: the R1-Zero recipe in one loop.
 
-Each step, in the order the algorithm runs it:
-1. draw ``prompts_per_step`` training problems, sample ``group_size`` completions each;
+pi_ref <- pi_theta at the start (a frozen copy of the initial model); then each step
+(``grpo_step``), in the order the algorithm runs it:
+1. pi_old <- pi_theta: draw ``prompts_per_step`` training problems, sample
+   ``group_size`` completions each from the current policy;
 2. score them with the rule rewards: r = accuracy + format_weight * format;
 3. turn rewards into advantages within each group (the pluggable estimator), or
    against a moving average of past rewards (``advantage="moving_average"``);
-4. one or more gradient steps on the clipped surrogate (``losses.policy_loss``),
-   with an optional k3 KL penalty to the frozen initial model.
+4. ``updates_per_batch`` gradient steps on the clipped surrogate (``losses.policy_loss``)
+   against the same pi_old, with an optional k3 KL penalty to pi_ref.
 
 The old log-probs are those of the sampling policy, computed once per batch
 (with ``updates_per_batch = 1`` they equal the current ones: ratio = 1, no
@@ -86,9 +88,28 @@ def save_checkpoint(path, model, optimizer, step, history, config, baseline=0.0)
 def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline=0.0):
     """One GRPO iteration on `problems`: sample, reward, advantages, update. Returns a log dict.
 
-    baseline: the moving-average baseline before this step (used only when
-    ``config.advantage == "moving_average"``; the log then holds the updated one
-    under ``baseline``).
+    model: the policy (updated in place by `optimizer`); ref_model: the frozen reference,
+    or None (then no KL term and no ``policy/kl``); problems: list of N problem dicts
+    (``tasks``); config: a ``GRPOConfig`` (group_size G, template, temperature,
+    max_new_tokens, format_weight, advantage, aggregation, clip_eps, beta,
+    updates_per_batch, max_grad_norm). In order:
+    1. pi_old <- pi_theta: sample G completions per prompt with ``rollout.generate``
+       (model in eval mode; one call, the first use of torch's global random stream:
+       seed it before calling for a reproducible step); B = N * G rows, prompt by prompt;
+    2. rewards r = accuracy + format_weight * format, (B,);
+    3. advantages ``ADVANTAGES[config.advantage](r, G)`` (or the moving average, from
+       `baseline`, whose update the log returns under ``baseline``), constants;
+    4. under no_grad, once: old log-probs (the sampler's, only needed when
+       updates_per_batch > 1; with 1 update old = logp.detach(), ratio 1) and
+       reference log-probs, all at `config.temperature`, masked by the completion mask
+       (which keeps the eos);
+    5. updates_per_batch times (model in train mode), against the same old log-probs:
+       logp with grad, ``policy_loss`` (clip_eps, aggregation, ref_logp, beta,
+       max_completion_length=config.max_new_tokens), zero_grad, backward, clip the
+       gradient norm to max_grad_norm, optimizer step.
+    Returns {"rewards": list of B floats, "reward", "accuracy", "format" (batch means),
+    "length" (mean completion tokens, eos included), "grad_norm" (before clipping, last
+    update), and the last update's ``policy_loss`` metrics ``policy/*``}.
     """
     G = config.group_size
     prompts = [make_prompt(p, config.template) for p in problems]

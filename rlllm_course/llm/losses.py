@@ -161,10 +161,12 @@ def policy_loss(logp, old_logp, advantages, mask, clip_eps=0.2, aggregation="grp
         l_t = -min(ratio * A, clip(ratio, 1 - clip_eps, 1 + clip_eps_high) * A) + beta * k3_t
 
     (clip_eps_high defaults to clip_eps; DAPO's clip-higher sets it larger).
-    The tokens were sampled from the old policy, so k3's expectation is
-    KL(old || ref), not KL(policy || ref); ``kl_ratio_correction=True`` uses
-    ratio * k3_t instead, which re-weights it to the current policy (TRL's
-    ``use_bias_correction_kl``, on by default there; the ratio is not detached).
+    The tokens were sampled from the old policy, so the mean of k3 estimates
+    KL(policy || ref) only while policy = old. ``kl_ratio_correction=True`` uses
+    ratio * k3_t instead (TRL's ``use_bias_correction_kl``, on by default there;
+    the ratio is not detached): its value is re-weighted to the current policy and,
+    unlike plain k3, whose gradient is that of KL(ref || policy), its gradient is that
+    of KL(policy || ref) (``kl_study`` checks both on a categorical).
     Aggregation over tokens, as in TRL's ``loss_type``:
     - "grpo": mean over each sequence's tokens, then mean over sequences
       (a long sequence's tokens weigh less: the length bias Dr. GRPO removes);
@@ -174,7 +176,9 @@ def policy_loss(logp, old_logp, advantages, mask, clip_eps=0.2, aggregation="grp
     - "dapo": sum over all tokens / num_items, the number of completion tokens
       in the whole generation batch (default: mask.sum(), then equal to "bnpo").
     Returns (loss, metrics): loss a scalar with grad; metrics floats
-    ``policy/loss``, ``policy/clip_frac`` (tokens whose clipped term is active),
+    ``policy/loss``, ``policy/clip_active_frac`` (share of the masked tokens whose
+    clipped term is active: ratio < 1 - clip_eps with A < 0, or ratio > 1 + clip_eps_high
+    with A > 0; not PPO's ``ppo/clip_frac``, which counts |ratio - 1| > clip_eps),
     ``policy/ratio``, ``policy/approx_kl`` (mean k3 of old vs new, estimating
     KL(old || new)) and, with ref_logp, ``policy/kl`` (mean k3 to the reference).
     old_logp, ref_logp and advantages are detached here: the gradient flows
@@ -225,7 +229,7 @@ def policy_loss(logp, old_logp, advantages, mask, clip_eps=0.2, aggregation="grp
         is_clipped = ((ratio < 1 - clip_eps) & (advantages < 0)) | ((ratio > 1 + clip_eps_high) & (advantages > 0))
         metrics = {
             "policy/loss": loss.item(),
-            "policy/clip_frac": masked_mean(is_clipped.to(logp.dtype), mask).item(),
+            "policy/clip_active_frac": masked_mean(is_clipped.to(logp.dtype), mask).item(),
             "policy/ratio": masked_mean(ratio, mask).item(),
             "policy/approx_kl": masked_mean(kl_k3(old_logp, logp), mask).item(),
         }

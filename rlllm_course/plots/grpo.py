@@ -1,4 +1,5 @@
-"""Pictures of the GRPO module (08): training curves, zero-signal groups, length bias."""
+"""Pictures of the GRPO module (08): training curves, zero-signal groups, KL-penalty
+gradients, length bias."""
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -65,11 +66,49 @@ def zero_signal_groups(reward_batches, group_size, max_reward):
     return fig
 
 
-def length_bias(lengths, advantages, weights, titles=None):
+def kl_gradients(table, distances, ns):
+    """Left: the exact gradients of KL(pi||ref) and KL(ref||pi) with respect to each logit
+    (bars), and the expected gradient of each penalty (markers). Right: distance of the
+    Monte Carlo gradient of k3 and rho * k3 from each exact gradient against the sample size.
+
+    table: ``kl_study.gradient_table``; distances: ``kl_study.sampled_distances`` for
+    "k3" and "ratio_k3"; ns: its sample sizes.
+    """
+    forward, reverse = table["targets"]["KL(pi||ref)"].numpy(), table["targets"]["KL(ref||pi)"].numpy()
+    x = np.arange(len(forward))
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
+    ax1.bar(x - 0.2, forward, 0.4, color="C0", alpha=0.45, label=r"$\nabla\,\mathrm{KL}(\pi_\theta\|\pi_{ref})$ (exact)")
+    ax1.bar(x + 0.2, reverse, 0.4, color="C3", alpha=0.45, label=r"$\nabla\,\mathrm{KL}(\pi_{ref}\|\pi_\theta)$ (exact)")
+    for name, marker, color, shift, label in [
+            ("ratio_k3", "o", "C0", -0.2, r"$\mathbb{E}[\nabla(\rho\,k_3)]$"),
+            ("ratio_k1", "^", "C9", -0.2, r"$\mathbb{E}[\nabla(\rho\,k_1)]$"),
+            ("k3", "D", "C3", 0.2, r"$\mathbb{E}[\nabla k_3]$"),
+            ("k1", "x", "k", 0.0, r"$\mathbb{E}[\nabla k_1]$")]:
+        ax1.scatter(x + shift, table[name]["gradient"].numpy(), marker=marker, color=color, s=36,
+                    zorder=3, label=label)
+    ax1.axhline(0, color="k", lw=0.8)
+    ax1.set(xlabel="outcome o (the logit the gradient is taken for)", ylabel="gradient component",
+            title="Expected penalty gradients vs the two exact KL gradients")
+    ax1.legend(fontsize=7, ncol=2)
+    for name, color, label in [("k3", "C3", r"$k_3$"), ("ratio_k3", "C0", r"$\rho\,k_3$")]:
+        for key, ls in [("KL(pi||ref)", "-"), ("KL(ref||pi)", "--")]:
+            target = r"$\nabla\mathrm{KL}(\pi_\theta\|\pi_{ref})$" if key == "KL(pi||ref)" else r"$\nabla\mathrm{KL}(\pi_{ref}\|\pi_\theta)$"
+            ax2.plot(ns, distances[name][key], "o" + ls, color=color, label=f"{label} vs {target}")
+    ax2.set(xscale="log", yscale="log", xlabel="samples n in the mean", ylabel="max |sampled gradient - exact|",
+            title="Monte Carlo: each penalty converges to one KL gradient")
+    ax2.legend(fontsize=7)
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def length_bias(lengths, advantages, weights, titles=None, seed=0):
     """One panel per aggregation: |A_i| times the weight each token of sequence i gets.
 
     lengths, advantages: (B,) arrays; weights: {aggregation: (B,) per-token weight of
     each row}. Rows with A > 0 (better than their group) green, A < 0 red, A = 0 grey.
+    seed: of the horizontal jitter that separates dots of equal length.
     """
     lengths, advantages = np.asarray(lengths), np.asarray(advantages)
     fig, axes = plt.subplots(1, len(weights), figsize=(3.4 * len(weights), 3.6), sharey=True)
@@ -78,7 +117,7 @@ def length_bias(lengths, advantages, weights, titles=None):
         for sel, color, label in [(advantages > 0, "C2", "A > 0 (above the group mean)"),
                                   (advantages < 0, "C3", "A < 0 (below the group mean)"),
                                   (advantages == 0, "C7", "A = 0")]:
-            jitter = np.random.default_rng(0).uniform(-0.3, 0.3, sel.sum())
+            jitter = np.random.default_rng(seed).uniform(-0.3, 0.3, sel.sum())
             ax.scatter(lengths[sel] + jitter, push[sel], s=10, color=color, alpha=0.6, label=label)
         ax.set(xlabel="completion length |o_i| (tokens)", title=(titles or {}).get(name, name))
         ax.grid(alpha=0.3)
