@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from .agents import mlp
 from .checks import check_positive, check_unit_interval
 from .pg import leave_one_out_baseline, reinforce_loss, reinforce_weights
-from .training import make_envs
+from .training import make_envs, play_episodes
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -96,40 +96,6 @@ class GaussianPolicy(nn.Module):
         return (mean + self.log_std.exp() * noise).numpy()
 
 
-def play_continuous_episodes(act, envs):
-    """One complete episode in each environment, in lockstep, laid end to end.
-
-    act: callable, observations (n, obs_dim) -> actions (n, D) numpy.
-    envs: list of E gymnasium environments with Box actions, each reset (unseeded) first.
-    Returns numpy arrays, episode 0's steps first, T steps in all: obs (T, obs_dim),
-    actions (T, D) float32, rewards (T,) float64, dones (T,) True on each episode's
-    last step, truncated (T,) True where a time limit ended it, episode_returns (E,)
-    (undiscounted), episode_lengths (E,).
-    """
-    obs = np.stack([env.reset()[0] for env in envs]).astype(np.float32)  # (E, obs_dim)
-    steps = [[] for _ in envs]  # per env: (obs, action, reward)
-    running, truncated = np.ones(len(envs), dtype=bool), np.zeros(len(envs), dtype=bool)
-    while running.any():
-        idx = np.flatnonzero(running)
-        for i, a in zip(idx, act(obs[idx])):
-            next_obs, reward, term, trunc, _ = envs[i].step(a)
-            steps[i].append((obs[i].copy(), a, reward))  # copy: obs[i] is overwritten below
-            if term or trunc:
-                running[i], truncated[i] = False, trunc and not term
-            obs[i] = next_obs
-    lengths = np.array([len(s) for s in steps])
-    flat = [step for s in steps for step in s]
-    dones = np.zeros(lengths.sum(), dtype=bool)
-    dones[np.cumsum(lengths) - 1] = True
-    rewards = np.array([r for _, _, r in flat], dtype=np.float64)
-    return {"obs": np.stack([o for o, _, _ in flat]),  # (T, obs_dim)
-            "actions": np.stack([a for _, a, _ in flat]).astype(np.float32),  # (T, D)
-            "rewards": rewards, "dones": dones,
-            "truncated": dones & np.repeat(truncated, lengths),  # (T,)
-            "episode_returns": np.add.reduceat(rewards, np.cumsum(lengths) - lengths),  # (E,)
-            "episode_lengths": lengths}
-
-
 def _surrogate(policy, batch, gamma, baseline):
     """REINFORCE loss of one batch (reward-to-go, optional leave-one-out baseline) and its metrics."""
     weights, _ = reinforce_weights(batch["rewards"], batch["dones"], gamma, reward_to_go=True)
@@ -184,7 +150,7 @@ def train_gaussian_reinforce(config=None):
     history, step = defaultdict(list), 0
     bar = tqdm(total=config.total_steps, disable=not config.progress, desc="Gaussian REINFORCE")
     while step < config.total_steps:
-        batch = play_continuous_episodes(lambda obs: policy.act(obs, generator), envs)
+        batch = play_episodes(lambda obs: policy.act(obs, generator), envs)
         loss, metrics = _surrogate(policy, batch, config.gamma, config.baseline)
         optimizer.zero_grad()
         loss.backward()
@@ -232,7 +198,7 @@ def gaussian_gradient_variance(policy, stds, env_id="Pendulum-v1", n_batches=20,
         params = list(probe.mean.parameters())
         grads = []
         for _ in range(n_batches):
-            batch = play_continuous_episodes(lambda obs: probe.act(obs, generator), envs)
+            batch = play_episodes(lambda obs: probe.act(obs, generator), envs)
             loss, _ = _surrogate(probe, batch, gamma, "constant")
             grads.append(torch.cat([g.flatten() for g in torch.autograd.grad(loss, params)]).numpy())
         grads = np.stack(grads)  # (n_batches, P)

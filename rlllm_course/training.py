@@ -132,16 +132,18 @@ def make_envs(env_id, n, seed):
 def play_episodes(act, envs):
     """Play one complete episode in each environment, all in lockstep.
 
-    act: callable, observations (n, obs_dim) numpy -> actions (n,) numpy; it is
-        called once per time step on the environments still running.
+    act: callable, observations (n, obs_dim) numpy -> actions numpy, (n,) for a
+        Discrete action space or (n, D) for a Box one; it is called once per time
+        step on the environments still running.
     envs: list of E gymnasium environments; each is reset (unseeded) first.
     Returns a dict of numpy arrays; episodes are concatenated one after the
     other (episode 0's steps, then episode 1's, ...), T steps in total:
-        obs (T, obs_dim), actions (T,), rewards (T,), dones (T,) -- True on each
+        obs (T, obs_dim), actions (T,) int64 or (T, D) float32, rewards (T,), dones (T,) -- True on each
         episode's last step, truncated (T,) -- True where a time limit ended it,
         final_obs (E, obs_dim) -- the observation each episode ended in,
         episode_returns (E,) undiscounted, episode_lengths (E,).
     """
+    discrete = isinstance(envs[0].action_space, gym.spaces.Discrete)
     obs = np.stack([env.reset()[0] for env in envs])  # (E, obs_dim)
     steps = [[] for _ in envs]  # per env: (obs, action, reward)
     final_obs, truncated = [None] * len(envs), [False] * len(envs)
@@ -150,7 +152,7 @@ def play_episodes(act, envs):
         idx = np.flatnonzero(running)
         actions = act(obs[idx])
         for i, a in zip(idx, actions):
-            next_obs, reward, term, trunc, _ = envs[i].step(a.item())
+            next_obs, reward, term, trunc, _ = envs[i].step(a.item() if discrete else a)
             steps[i].append((obs[i].copy(), a, reward))  # copy: obs[i] is overwritten below
             if term or trunc:
                 running[i], final_obs[i], truncated[i] = False, next_obs, trunc and not term
@@ -162,7 +164,8 @@ def play_episodes(act, envs):
     rewards = np.array([r for _, _, r in flat], dtype=np.float64)
     return {
         "obs": np.stack([o for o, _, _ in flat]).astype(np.float32),  # (T, obs_dim)
-        "actions": np.array([a for _, a, _ in flat], dtype=np.int64),  # (T,)
+        "actions": (np.array([a for _, a, _ in flat], dtype=np.int64) if discrete  # (T,)
+                    else np.stack([a for _, a, _ in flat]).astype(np.float32)),  # (T, D)
         "rewards": rewards,
         "dones": dones,
         "truncated": dones & np.repeat(truncated, lengths),  # (T,): only the last step of a cut episode

@@ -7,9 +7,8 @@ import pytest
 import torch
 
 from rlllm_course.pg_continuous import (GaussianPolicy, GaussianReinforceConfig, gaussian_gradient_variance,
-                                        gaussian_log_prob, gaussian_score, play_continuous_episodes,
-                                        train_gaussian_reinforce)
-from rlllm_course.training import make_envs
+                                        gaussian_log_prob, gaussian_score, train_gaussian_reinforce)
+from rlllm_course.training import make_envs, play_episodes
 
 torch.set_num_threads(1)  # small networks: one thread is fastest
 
@@ -75,7 +74,7 @@ def test_episodes_on_pendulum_are_laid_end_to_end():
     # Pendulum never terminates: every episode is cut by the 200-step time limit
     envs = make_envs("Pendulum-v1", 2, seed=0)
     policy = GaussianPolicy(3, 1)
-    batch = play_continuous_episodes(lambda obs: policy.act(obs, torch.Generator().manual_seed(0)), envs)
+    batch = play_episodes(lambda obs: policy.act(obs, torch.Generator().manual_seed(0)), envs)
     assert batch["obs"].shape == (400, 3) and batch["actions"].shape == (400, 1)
     np.testing.assert_array_equal(batch["episode_lengths"], [200, 200])
     assert np.flatnonzero(batch["dones"]).tolist() == [199, 399]
