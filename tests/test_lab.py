@@ -95,3 +95,30 @@ def test_students_get_validate_and_instructors_get_nbgraders_tools(lab):
     result = json.loads(body)
     assert result["success"], result
     assert "fill in `discounted_returns` above" in json.dumps(result["value"])
+
+
+def test_a_release_notebook_opens_unmodified():
+    # JupyterLab writes the kernel's kernelspec and language_info into the notebook when it
+    # opens it, and marks it modified unless they are equal already: the release carries them
+    from jupyter_client.manager import start_new_kernel
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        kc.kernel_info()
+        reply = kc.get_shell_msg(timeout=60)
+        while reply["msg_type"] != "kernel_info_reply":
+            reply = kc.get_shell_msg(timeout=60)
+        language_info = reply["content"]["language_info"]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    runtime = (ROOT / "binder" / "runtime.txt").read_text().strip().removeprefix("python-")
+    for path in sorted(ROOT.glob("notebooks/*/*.ipynb")):
+        meta = json.loads(path.read_text())["metadata"]
+        assert meta["kernelspec"] == {"display_name": spec.display_name, "language": spec.language,
+                                      "name": "python3"}, path
+        # the patch version is the kernel's own; the rest must match exactly
+        assert {**meta["language_info"], "version": None} == {**language_info, "version": None}, path
+        assert meta["language_info"]["version"].startswith(runtime + "."), path
