@@ -41,7 +41,7 @@ def requirements(out):
     text = (BINDER / "requirements.txt").read_text()
     index = re.search(r"^--extra-index-url\s+(\S+)", text, re.M)
     if index and not reachable(index.group(1)):
-        print(f"the CPU wheel index is unreachable: torch comes from the default index")
+        print("the CPU wheel index is unreachable: torch comes from the default index")
         text = re.sub(r"^--extra-index-url.*$", "", text, flags=re.M)
         text = re.sub(r"^torch==([\d.]+)\+cpu", r"torch==\1", text, flags=re.M)
     out.write_text(text)

@@ -4,7 +4,6 @@ Grading is the slow part (each notebook runs in a kernel), so one session-wide
 run grades every kind of submission the tests look at.
 """
 
-import copy
 import json
 import os
 from pathlib import Path

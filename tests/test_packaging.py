@@ -6,7 +6,6 @@ import re
 import sys
 import tomllib
 
-import pytest
 
 from conftest import ROOT, read_nb, source
 
