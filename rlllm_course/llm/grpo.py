@@ -4,7 +4,8 @@ pi_ref <- pi_theta at the start (a frozen copy of the initial model); then each 
 (``grpo_step``), in the order the algorithm runs it:
 1. pi_old <- pi_theta: draw ``prompts_per_step`` training problems, sample
    ``group_size`` completions each from the current policy;
-2. score them with the rule rewards: r = accuracy + format_weight * format;
+2. score them with the rule rewards: r = accuracy + format_weight * format
+   (+ consistency_weight * consistency, R1's language-consistency reward);
 3. turn rewards into advantages within each group (the pluggable estimator), or
    against a moving average of past rewards (``advantage="moving_average"``);
 4. ``updates_per_batch`` gradient steps on the clipped surrogate (``losses.policy_loss``)
@@ -27,9 +28,10 @@ from tqdm.auto import tqdm
 from .evaluate import evaluate
 from .losses import group_advantages, moving_average_advantages, policy_loss, rloo_advantages
 from .model import load_policy
-from .rewards import accuracy_reward, format_reward
+from .rewards import accuracy_reward, consistency_reward, format_reward
 from .rollout import generate, sequence_logprobs
 from .tasks import TINY_TEMPLATE, addition_problems, countdown_problems, make_prompt
+from ..reasoning.tasks import reasoning_problems
 
 ADVANTAGES = {
     "grpo": lambda rewards, g: group_advantages(rewards, g, scale="group"),  # (r - mean) / (std + eps)
@@ -38,7 +40,7 @@ ADVANTAGES = {
 }
 # Estimators with state across steps: the baseline b, carried by train_grpo and checkpointed.
 STATEFUL_ADVANTAGES = ("moving_average",)  # r - b_{k-1}, then b_k = decay * b_{k-1} + (1 - decay) * mean r
-TASKS = {"addition": addition_problems, "countdown": countdown_problems}
+TASKS = {"addition": addition_problems, "countdown": countdown_problems, "reasoning": reasoning_problems}
 
 
 @dataclass
@@ -58,6 +60,7 @@ class GRPOConfig:
     log_kl: bool = True  # keep the reference model to log KL(policy || ref) even when beta = 0
     updates_per_batch: int = 1  # gradient steps on each batch of samples (TRL's num_iterations)
     format_weight: float = 1.0
+    consistency_weight: float = 0.0  # R1's language-consistency reward (0: R1-Zero)
     temperature: float = 1.0
     max_new_tokens: int = 48
     max_grad_norm: float = 1.0
@@ -96,7 +99,8 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline
     1. pi_old <- pi_theta: sample G completions per prompt with ``rollout.generate``
        (model in eval mode; one call, the first use of torch's global random stream:
        seed it before calling for a reproducible step); B = N * G rows, prompt by prompt;
-    2. rewards r = accuracy + format_weight * format, (B,);
+    2. rewards r = accuracy + format_weight * format (+ consistency_weight *
+       ``consistency_reward``), (B,);
     3. advantages ``ADVANTAGES[config.advantage](r, G)`` (or the moving average, from
        `baseline`, whose update the log returns under ``baseline``), constants;
     4. under no_grad, once: old log-probs (the sampler's, only needed when
@@ -107,7 +111,8 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline
        logp with grad, ``policy_loss`` (clip_eps, aggregation, ref_logp, beta,
        max_completion_length=config.max_new_tokens), zero_grad, backward, clip the
        gradient norm to max_grad_norm, optimizer step.
-    Returns {"rewards": list of B floats, "reward", "accuracy", "format" (batch means),
+    Returns {"rewards": list of B floats, "completions": the B texts, "correct": their 0/1
+    accuracies, "lengths": their tokens, "reward", "accuracy", "format" (batch means),
     "length" (mean completion tokens, eos included), "grad_norm" (before clipping, last
     update), and the last update's ``policy_loss`` metrics ``policy/*``}.
     """
@@ -120,6 +125,8 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline
     accuracy = accuracy_reward(rollout.completions, repeated)  # (B,)
     fmt = format_reward(rollout.completions)  # (B,)
     rewards = accuracy + config.format_weight * fmt  # (B,)
+    if config.consistency_weight:
+        rewards = rewards + config.consistency_weight * consistency_reward(rollout.completions)
     extra = {}
     if config.advantage == "moving_average":
         advantages, extra["baseline"] = moving_average_advantages(rewards, baseline, config.baseline_decay)
@@ -146,14 +153,20 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
     log = {"rewards": rewards.tolist(),  # (B,) the batch's rewards, group by group
+           "completions": rollout.completions,  # (B,) the texts, for any later statistic
+           "correct": accuracy.tolist(),  # (B,) 0/1 accuracy of each text
+           "lengths": mask.sum(-1).tolist(),  # (B,) tokens of each completion, eos included
            "reward": rewards.mean().item(), "accuracy": accuracy.mean().item(),
            "format": fmt.mean().item(), "length": mask.sum(-1).float().mean().item(),
            "grad_norm": grad_norm.item(), **extra, **metrics}
     return log
 
 
-def train_grpo(config=GRPOConfig(), progress=True):
+def train_grpo(config=GRPOConfig(), progress=True, evaluator=None):
     """Run GRPO from `config`; return (model, tokenizer, history).
+
+    evaluator: optional ``f(model, tokenizer) -> dict of floats`` run every ``eval_every``
+    steps instead of the default held-out ``evaluate`` (its keys are logged under ``eval/``).
 
     history: list of per-step dicts (``step``, ``rewards`` (the B samples'), ``reward``
     (their mean), ``accuracy``, ``format``,
@@ -194,8 +207,9 @@ def train_grpo(config=GRPOConfig(), progress=True):
         log = {"step": step, **grpo_step(model, ref_model, optimizer, batch, tokenizer, config, baseline)}
         baseline = log.get("baseline", baseline)
         if config.eval_every and (step + 1) % config.eval_every == 0:
-            figures = evaluate(model, tokenizer, eval_problems, config.template,
-                               max_new_tokens=config.max_new_tokens)
+            figures = (evaluator(model, tokenizer) if evaluator is not None else
+                       evaluate(model, tokenizer, eval_problems, config.template,
+                                max_new_tokens=config.max_new_tokens))
             log.update({f"eval/{k}": v for k, v in figures.items()})
         log["seconds"] = time.time() - clock
         history.append(log)

@@ -13,7 +13,10 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, PreTrainedTokenizerFast
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-SHIPPED_MODELS = {"tiny": DATA_DIR / "tiny-arith"}
+SHIPPED_MODELS = {"tiny": DATA_DIR / "tiny-arith", "reasoning": DATA_DIR / "reasoning-base",
+                  "reasoning-small": DATA_DIR / "reasoning-small",
+                  # reference runs of the reasoning track (scripts/build_reasoning_runs.py)
+                  "r1-zero": DATA_DIR / "r1-zero", "r1-zero-consistency": DATA_DIR / "r1-zero-consistency"}
 
 
 def tiny_config(vocab_size, pad_token_id, eos_token_id, bos_token_id=None, hidden_size=128,

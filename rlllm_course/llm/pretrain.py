@@ -26,7 +26,6 @@ The loss is next-token cross-entropy on the response tokens only (the prompt
 is given, not learned).
 """
 
-import math
 import random
 from dataclasses import dataclass
 
@@ -35,6 +34,7 @@ from tqdm.auto import tqdm
 from transformers import LlamaForCausalLM
 
 from .model import tiny_config
+from .sft import lr_at as sft_lr_at, make_optimizer, response_batch
 from .tasks import TINY_TEMPLATE, addition_problems, make_prompt
 from .tokenizer import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
 
@@ -73,34 +73,21 @@ def format_response(problem, fmt, buggy):
 def make_batch(problems, tokenizer, rng, config):
     """Tokenized (prompt + response + eos) batch with labels on the response only.
 
-    Returns input_ids, attention_mask, labels: (B, L) long, right-padded (positions
-    then start at 0 in every row, as with left padding and cumsum positions);
-    labels are -100 on the prompt and on padding.
+    Each problem gets a format drawn from ``config.format_mix`` and, with probability
+    ``config.buggy_fraction``, the forgot-the-carry trace. Returns input_ids,
+    attention_mask, labels: (B, L) long, right-padded, labels -100 on the prompt
+    and on padding (``sft.response_batch``).
     """
-    rows = []
+    responses = []
     for problem in problems:
         fmt = rng.choices(FORMATS, weights=config.format_mix)[0]
-        response = format_response(problem, fmt, rng.random() < config.buggy_fraction)
-        prompt_ids = tokenizer(make_prompt(problem, TINY_TEMPLATE), add_special_tokens=False)["input_ids"]
-        response_ids = tokenizer(response, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
-        rows.append((prompt_ids, response_ids))
-    L = max(len(p) + len(r) for p, r in rows)
-    input_ids = torch.full((len(rows), L), tokenizer.pad_token_id, dtype=torch.long)
-    labels = torch.full((len(rows), L), -100, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), L), dtype=torch.long)
-    for i, (p, r) in enumerate(rows):
-        input_ids[i, :len(p) + len(r)] = torch.tensor(p + r)
-        labels[i, len(p):len(p) + len(r)] = torch.tensor(r)
-        attention_mask[i, :len(p) + len(r)] = 1
-    return input_ids, attention_mask, labels
+        responses.append(format_response(problem, fmt, rng.random() < config.buggy_fraction))
+    return response_batch([make_prompt(p, TINY_TEMPLATE) for p in problems], responses, tokenizer)
 
 
 def lr_at(step, config):
     """Learning rate at `step`: linear warm-up, cosine decay to 10% of ``config.lr``."""
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return sft_lr_at(step, config.steps, config.lr, config.warmup_steps)
 
 
 def pretrain(tokenizer, config=PretrainConfig(), progress=True):
@@ -116,11 +103,7 @@ def pretrain(tokenizer, config=PretrainConfig(), progress=True):
         len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id,
         config.hidden_size, config.num_layers, config.num_heads, config.intermediate_size))
     problems = addition_problems(config.steps * config.batch_size, seed=config.seed, split="train")
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]  # norms: no decay
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=config.lr, betas=(0.9, 0.98))
+    optimizer = make_optimizer(model, config.lr, config.weight_decay)
     model.train()
     bar = tqdm(range(config.steps), desc="pretrain", disable=not progress)
     for step in bar:

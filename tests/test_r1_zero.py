@@ -1,0 +1,46 @@
+import math
+
+import pytest
+
+from rlllm_course.llm.grpo import train_grpo
+from rlllm_course.llm.rewards import accuracy_reward, consistency_reward, format_reward
+from rlllm_course.reasoning.r1_zero import level_evaluator, load_run, r1_zero_config, training_curves
+from rlllm_course.reasoning.reflection_study import FORMS
+from rlllm_course.reasoning.tasks import levelled_eval_set, reasoning_problems
+
+
+@pytest.fixture(scope="module")
+def run():
+    config = r1_zero_config(model="reasoning-small", steps=2, prompts_per_step=4, group_size=2,
+                            max_new_tokens=40, consistency_weight=0.5, eval_every=2)
+    _, _, history = train_grpo(config, progress=False, evaluator=level_evaluator(levelled_eval_set(2)))
+    return config, history
+
+
+def test_history_rows_and_the_consistency_term(run):
+    config, history = run
+    problems = reasoning_problems(config.steps * config.prompts_per_step, seed=config.seed)
+    for log in history:
+        texts = log["completions"]
+        assert len(texts) == len(log["correct"]) == len(log["lengths"]) == 8
+        batch = [p for p in problems[log["step"] * 4:(log["step"] + 1) * 4] for _ in range(2)]
+        want = (accuracy_reward(texts, batch) + format_reward(texts) + 0.5 * consistency_reward(texts))
+        assert log["rewards"] == pytest.approx(want.tolist(), abs=1e-6)
+        assert log["correct"] == accuracy_reward(texts, batch).tolist()
+    assert "eval/pass@1/level_5" in history[-1] and "eval/pass@1" in history[-1]
+
+
+def test_training_curves(run):
+    config, history = run
+    curves = training_curves(history, config)
+    assert curves["step"] == [0, 1]
+    for i, log in enumerate(history):
+        assert sum(curves[f"form/{f}"][i] for f in FORMS) == pytest.approx(1.0)
+        assert curves["length"][i] == pytest.approx(sum(log["lengths"]) / 8)
+        per_level = [curves[f"accuracy/level_{d}"][i] for d in (2, 3, 4, 5)]
+        assert all(math.isnan(v) or 0.0 <= v <= 1.0 for v in per_level)
+
+
+def test_load_run_is_an_error_for_a_model_without_a_run(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_run(str(tmp_path))
