@@ -34,6 +34,7 @@ def build(name, n_eval):
     config = r1_zero_config(**RUNS[name], checkpoint_dir=str(out / "checkpoint"))
     start = time.time()
     evaluator = level_evaluator(levelled_eval_set(25, EVAL_SEED + 1))  # a small set, for the curves
+    config = dataclasses.replace(config, eval_every=5)
     model, tokenizer, history = train_grpo(config, evaluator=evaluator)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)

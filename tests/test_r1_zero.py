@@ -1,8 +1,10 @@
+import json
 import math
 
 import pytest
 
-from rlllm_course.llm.grpo import train_grpo
+from rlllm_course.llm.grpo import GRPOConfig, train_grpo
+from rlllm_course.llm.model import SHIPPED_MODELS
 from rlllm_course.llm.rewards import accuracy_reward, consistency_reward, format_reward
 from rlllm_course.reasoning.r1_zero import level_evaluator, load_run, r1_zero_config, training_curves
 from rlllm_course.reasoning.reflection_study import FORMS
@@ -44,3 +46,18 @@ def test_training_curves(run):
 def test_load_run_is_an_error_for_a_model_without_a_run(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_run(str(tmp_path))
+
+
+def test_shipped_runs_reproduce_the_r1_zero_curves():
+    base = json.loads((SHIPPED_MODELS["reasoning"] / "base_metrics.json").read_text())
+    history, run = load_run("r1-zero")
+    hard = run["eval"]["levels"]["5"]
+    assert base["level_5"]["pass@1"] <= 0.10 and hard["pass@1"] >= 0.60  # pass@1 climbs
+    assert hard["sample_length"] >= 1.5 * base["level_5"]["sample_length"]  # answers grow longer
+    assert run["eval"]["overall"]["reflection"] >= 5 * base["overall"]["reflection"]  # re-checks
+    config = GRPOConfig(**run["config"])
+    curves = training_curves(history, config)
+    assert len(curves["step"]) == config.steps and curves["reflection"][-1] > curves["reflection"][0]
+    # R1's consistency reward: the same run, nearly no mixed chain of thought left
+    _, consistent = load_run("r1-zero-consistency")
+    assert consistent["eval"]["overall"]["mixed"] < run["eval"]["overall"]["mixed"] / 5

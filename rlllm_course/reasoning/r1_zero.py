@@ -18,7 +18,7 @@ from .rewards import has_reflection, notation
 
 def r1_zero_config(**overrides):
     """The course's R1-Zero run: GRPO from the reasoning base; keyword arguments override."""
-    base = GRPOConfig(model="reasoning", task="reasoning", steps=150, prompts_per_step=16,
+    base = GRPOConfig(model="reasoning", task="reasoning", steps=60, prompts_per_step=16,
                       group_size=8, lr=5e-4, max_new_tokens=MAX_NEW_TOKENS, log_kl=False)
     return replace(base, **overrides)
 
