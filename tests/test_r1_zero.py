@@ -61,3 +61,24 @@ def test_shipped_runs_reproduce_the_r1_zero_curves():
     # R1's consistency reward: the same run, nearly no mixed chain of thought left
     _, consistent = load_run("r1-zero-consistency")
     assert consistent["eval"]["overall"]["mixed"] < run["eval"]["overall"]["mixed"] / 5
+
+
+def test_train_run_saves_a_loadable_run_and_times_its_evaluations(tmp_path):
+    from rlllm_course.llm.model import load_policy
+    from rlllm_course.reasoning.r1_zero import train_run
+
+    config = r1_zero_config(model="reasoning-small", steps=2, prompts_per_step=2, group_size=2, max_new_tokens=24,
+                            eval_every=1)
+    model, _, history, run = train_run(config, tmp_path / "run", n_eval=1, progress=False)
+    assert 0 < history[-1]["eval_seconds"] < history[-1]["seconds"]
+    assert history[0]["eval_seconds"] <= history[1]["eval_seconds"]  # cumulative
+    saved_history, saved = load_run(str(tmp_path / "run"))
+    assert [h["step"] for h in saved_history] == [0, 1] and "eval/pass@1/level_5" in saved_history[-1]
+    assert saved["eval"]["per_level"] == 1 and set(saved["eval"]["levels"]) == {"2", "3", "4", "5"}
+    assert GRPOConfig(**saved["config"]).checkpoint_dir == ""  # no local path in the shipped config
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    reloaded, _ = load_policy(str(tmp_path / "run"))
+    for a, b in zip(model.state_dict().values(), reloaded.state_dict().values()):
+        assert (a == b).all()
+    _, _, _, no_eval = train_run(config, n_eval=0, progress=False)
+    assert no_eval["eval"] is None

@@ -170,7 +170,8 @@ def train_grpo(config=GRPOConfig(), progress=True, evaluator=None):
 
     history: list of per-step dicts (``step``, ``rewards`` (the B samples'), ``reward``
     (their mean), ``accuracy``, ``format``,
-    ``length``, ``policy/*``, ``seconds``; ``eval/pass@1`` and ``eval/format`` at
+    ``length``, ``policy/*``, ``seconds`` (since the start), ``eval_seconds`` (the part of
+    them spent evaluating); ``eval/pass@1`` and ``eval/format`` at
     evaluation steps; ``baseline`` with the moving-average estimator, which starts
     from b_0 = 0). With ``checkpoint_dir`` set, the run saves every
     ``checkpoint_every`` steps and, started again, resumes where it stopped with
@@ -198,7 +199,9 @@ def train_grpo(config=GRPOConfig(), progress=True, evaluator=None):
         start, history = state["step"], state["history"]
         baseline = state.get("baseline", 0.0)
 
-    clock = time.time()
+    # seconds since the start, evaluation included; eval_seconds: the part spent evaluating
+    clock = time.time() - (history[-1]["seconds"] if history else 0.0)
+    eval_seconds = history[-1].get("eval_seconds", 0.0) if history else 0.0
     bar = tqdm(range(start, config.steps), desc="grpo", disable=not progress, initial=start,
                total=config.steps)
     for step in bar:
@@ -207,11 +210,13 @@ def train_grpo(config=GRPOConfig(), progress=True, evaluator=None):
         log = {"step": step, **grpo_step(model, ref_model, optimizer, batch, tokenizer, config, baseline)}
         baseline = log.get("baseline", baseline)
         if config.eval_every and (step + 1) % config.eval_every == 0:
+            started = time.time()
             figures = (evaluator(model, tokenizer) if evaluator is not None else
                        evaluate(model, tokenizer, eval_problems, config.template,
                                 max_new_tokens=config.max_new_tokens))
             log.update({f"eval/{k}": v for k, v in figures.items()})
-        log["seconds"] = time.time() - clock
+            eval_seconds += time.time() - started
+        log["seconds"], log["eval_seconds"] = time.time() - clock, eval_seconds
         history.append(log)
         bar.set_postfix(acc=f"{log['accuracy']:.2f}", fmt=f"{log['format']:.2f}", len=f"{log['length']:.0f}")
         if path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):

@@ -16,7 +16,11 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 SHIPPED_MODELS = {"tiny": DATA_DIR / "tiny-arith", "reasoning": DATA_DIR / "reasoning-base",
                   "reasoning-small": DATA_DIR / "reasoning-small",
                   # reference runs of the reasoning track (scripts/build_reasoning_runs.py)
-                  "r1-zero": DATA_DIR / "r1-zero", "r1-zero-consistency": DATA_DIR / "r1-zero-consistency"}
+                  "r1-zero": DATA_DIR / "r1-zero", "r1-zero-consistency": DATA_DIR / "r1-zero-consistency",
+                  "r1-zero-small": DATA_DIR / "r1-zero-small", "r1-cold-start-rl": DATA_DIR / "r1-cold-start-rl",
+                  # the R1 pipeline's SFT stages (scripts/build_r1_pipeline.py)
+                  "r1-cold-start": DATA_DIR / "r1-cold-start", "r1-rs-sft": DATA_DIR / "r1-rs-sft",
+                  "r1-distill-small": DATA_DIR / "r1-distill-small"}
 
 
 def tiny_config(vocab_size, pad_token_id, eos_token_id, bos_token_id=None, hidden_size=128,

@@ -6,14 +6,21 @@ pass@1 per level, response length, the share of samples that re-check ("wait"),
 and the share whose CoT mixes notations, step by step.
 """
 
+import dataclasses
 import json
+import shutil
+import time
 from dataclasses import replace
+from pathlib import Path
 
-from ..llm.grpo import GRPOConfig, TASKS
+import torch
+
+from ..llm.grpo import GRPOConfig, TASKS, train_grpo
 from ..llm.model import resolve_model_path
 from .evaluate import MAX_NEW_TOKENS, evaluate_levels
 from .reflection_study import FORMS, cot_form
 from .rewards import has_reflection, notation
+from .tasks import levelled_eval_set
 
 
 def r1_zero_config(**overrides):
@@ -23,14 +30,61 @@ def r1_zero_config(**overrides):
     return replace(base, **overrides)
 
 
-# The reference runs shipped with the course (scripts/build_reasoning_runs.py).
-RUNS = {"r1-zero": {}, "r1-zero-consistency": {"consistency_weight": 1.0}}
+# The reference runs shipped with the course (scripts/build_reasoning_runs.py): overrides of
+# ``r1_zero_config``. R1's reasoning RL starts from the cold start (scripts/build_r1_pipeline.py
+# builds "r1-cold-start" first) with half the steps and a smaller learning rate: the fine-tuned
+# model is sharp, and at 5e-4 without a KL penalty its first column drifted to one digit and
+# greedy pass@1 fell by ten points. "r1-zero-small" is R1-Zero on the small student, the RL
+# side of the distillation comparison.
+RUNS = {"r1-zero": {}, "r1-zero-consistency": {"consistency_weight": 1.0},
+        "r1-cold-start-rl": {"model": "r1-cold-start", "steps": 30, "lr": 2e-4, "consistency_weight": 1.0},
+        "r1-zero-small": {"model": "reasoning-small"}}
+EVAL_SEED = 1234    # the held-out set of the final figures (100 problems per level)
+CURVE_SEED = 1235   # the smaller held-out set evaluated during training (25 per level)
 
 
 def load_run(name):
     """A shipped reference run: (history, run) -- its per-step log and its config and figures."""
     path = resolve_model_path(name)
     return json.loads((path / "history.json").read_text()), json.loads((path / "run.json").read_text())
+
+
+def run_figures(model, tokenizer, n_eval=100):
+    """A trained model's held-out figures per level, rounded for a run.json (seeded samples)."""
+    torch.manual_seed(0)
+    figures = evaluate_levels(model, tokenizer, levelled_eval_set(n_eval, EVAL_SEED))
+    return {"per_level": n_eval, "seed": EVAL_SEED,
+            "overall": {k: round(v, 4) for k, v in figures["overall"].items()},
+            "levels": {d: {k: round(v, 4) for k, v in f.items()} for d, f in figures["levels"].items()}}
+
+
+def train_run(config, out=None, n_eval=100, progress=True):
+    """Train one GRPO run with the level curves logged every 5 steps, and measure it.
+
+    Returns (model, tokenizer, history, run) where run holds the config, the
+    training seconds and ``run_figures`` (none with n_eval=0). With `out` (a folder) the model is saved
+    there loadable by ``load_policy``, with ``history.json`` and ``run.json``
+    (``load_run`` reads them back); an interrupted run resumes from its checkpoint.
+    """
+    if out is not None:
+        config = replace(config, checkpoint_dir=str(Path(out) / "checkpoint"))
+    config = replace(config, eval_every=config.eval_every or 5)
+    start = time.time()
+    model, tokenizer, history = train_grpo(config, progress=progress,
+                                           evaluator=level_evaluator(levelled_eval_set(25, CURVE_SEED)))
+    run = {"config": dataclasses.asdict(replace(config, checkpoint_dir="")),
+           "train_seconds": round(history[-1]["seconds"], 1),  # the curves' evaluations included
+           "eval_seconds": round(history[-1]["eval_seconds"], 1), "build_seconds": round(time.time() - start, 1),
+           "eval": run_figures(model, tokenizer, n_eval) if n_eval else None, "versions": {"torch": torch.__version__}}
+    if out is not None:
+        out = Path(out)
+        model.save_pretrained(out, safe_serialization=True)
+        tokenizer.save_pretrained(out)
+        (out / "run.json").write_text(json.dumps(run, indent=1) + "\n")
+        (out / "history.json").write_text(json.dumps(
+            [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in log.items()} for log in history]) + "\n")
+        shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    return model, tokenizer, history, run
 
 
 def level_evaluator(problems, n_samples=0, k=8):
