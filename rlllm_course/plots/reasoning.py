@@ -99,7 +99,7 @@ def form_shares(curves, forms, window=5):
     return fig
 
 
-def _grouped_bars(ax, groups, series, fmt="{:.0%}"):
+def grouped_bars(ax, groups, series, fmt="{:.0%}"):
     """Bars of series {name: [value per group]} side by side for each group label."""
     width = 0.8 / len(series)
     for i, (name, values) in enumerate(series.items()):
@@ -119,12 +119,12 @@ def level_figures(figures, k=8, title="Base model"):
     per = [figures["levels"][d] for d in levels]
     groups = [f"{d} digits" for d in levels]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 3.8), gridspec_kw={"width_ratios": [2, 1]})
-    _grouped_bars(ax1, groups, {"greedy pass@1": [f["pass@1"] for f in per],
+    grouped_bars(ax1, groups, {"greedy pass@1": [f["pass@1"] for f in per],
                                 f"pass@{k} (samples)": [f[f"pass@{k}"] for f in per],
                                 "accuracy of a sample": [f["sample_accuracy"] for f in per],
                                 "samples that re-check": [f["reflection"] for f in per]})
     ax1.set(ylim=(0, 1.15), ylabel="rate", title=f"{title}: accuracy and re-checks per level")
-    _grouped_bars(ax2, groups, {"greedy": [f["length"] for f in per],
+    grouped_bars(ax2, groups, {"greedy": [f["length"] for f in per],
                                 "sampled": [f["sample_length"] for f in per]}, fmt="{:.1f}")
     ax2.set(ylabel="tokens", title="Response length")
     fig.tight_layout()
@@ -138,9 +138,9 @@ def recheck_profiles(profiles, forms):
     """
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 3.8))
     labels = list(profiles)
-    _grouped_bars(ax1, list(forms), {lb: [profiles[lb]["forms"][f] for f in forms] for lb in labels})
+    grouped_bars(ax1, list(forms), {lb: [profiles[lb]["forms"][f] for f in forms] for lb in labels})
     ax1.set(ylim=(0, 1.15), ylabel="share of the samples", title="Forms of the chain of thought")
-    _grouped_bars(ax2, ["with a re-check", "without"],
+    grouped_bars(ax2, ["with a re-check", "without"],
                   {lb: [profiles[lb]["accuracy_recheck"], profiles[lb]["accuracy_other"]] for lb in labels})
     ax2.set(ylim=(0, 1.15), ylabel="accuracy", title="What a re-check buys")
     fig.tight_layout()
@@ -160,7 +160,7 @@ def consistency_comparison(runs, finals, window=5):
     ax1.grid(alpha=0.3)
     ax1.legend(fontsize=8)
     levels = sorted({d for f in finals.values() for d in f})
-    _grouped_bars(ax2, [f"{d} digits" for d in levels],
+    grouped_bars(ax2, [f"{d} digits" for d in levels],
                   {label: [f.get(d, np.nan) for d in levels] for label, f in finals.items()})
     ax2.set(ylim=(0, 1.15), ylabel="greedy pass@1 (held out)", title="Accuracy after training")
     fig.tight_layout()
@@ -178,7 +178,7 @@ def checker_disagreement(levels, strict, naive):
                          f"{levels.shape}, {strict.shape}, {naive.shape}")
     ds = sorted(set(levels.tolist()))
     fig, ax = plt.subplots(figsize=(8, 3.6))
-    _grouped_bars(ax, [f"{d} digits" for d in ds],
+    grouped_bars(ax, [f"{d} digits" for d in ds],
                   {"strict (last answer block, whole)": [strict[levels == d].mean() for d in ds],
                    "substring (answer anywhere)": [naive[levels == d].mean() for d in ds]})
     ax.set(ylim=(0, 1.15), ylabel="share of the samples paid", title="Two accuracy checkers on the same samples")
