@@ -6,5 +6,11 @@
   (``scripts/build_reasoning_model.py``);
 - ``rewards``: the reflection detector, the notation of a CoT, a naive (hackable) checker;
 - ``evaluate``: held-out figures per level (pass@1, pass@k, length, reflection, mixing);
-- ``r1_zero``: the R1-Zero run (GRPO from the base) and its measurements.
+- ``reflection_study``: the forms of a chain of thought and what a re-check buys;
+- ``r1_zero``: the R1-Zero run (GRPO from the base) and its measurements;
+- ``r1_pipeline``: R1's cold start, rejection filter and distillation data;
+- ``pipeline_study``: the pipeline's comparisons per seed (cold start vs R1-Zero, distillation vs RL);
+- ``sampling``: Kimi k1.5's curriculum and prioritized sampling of problems;
+- ``long2short``: Kimi's model merging, shortest rejection sampling and DPO pairs;
+- ``partial_rollout``: Kimi's partial rollouts (token budget, replay buffer, loss mask).
 """
