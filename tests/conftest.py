@@ -48,6 +48,11 @@ def release_dir(tmp_path_factory):
     return course.release(tmp_path_factory.mktemp("release"))
 
 
+def seed_cell_at(nb):
+    """Index right after the parameters cell of a notebook (a dict), where a SEED override goes."""
+    return 1 + next(i for i, c in enumerate(nb["cells"]) if "parameters" in c.get("metadata", {}).get("tags", []))
+
+
 def solution(name):
     return read_nb(ROOT / "solutions" / name / f"{name}.ipynb")
 

@@ -3,8 +3,9 @@
 One grading run (fixture `graded`) covers every kind of submission:
 - `solution`: the solution notebooks, every module -> full marks, runs clean;
 - `untouched`: the release as handed out, every module -> 0, no crash;
-- `delegate`: every exercise answered by importing the package's reference
-  -> no points on any test cell with hidden tests;
+- `delegate`: every exercise answered by importing the package's reference, run
+  under SEED = 1 -> no points on any test cell with hidden tests, and (as a
+  solution under another seed) every other cell runs clean and draws;
 - on 00_rl_basics: `wrong` (one buggy function), `tamper` (buggy function and
   its test cell emptied), `loop` (infinite loop), `dies` (kernel killed),
   `cheat` (switches the reference guard off, copies a reference function),
@@ -24,7 +25,7 @@ import rlllm_course
 from rlllm_course import course
 
 from conftest import (ASSIGNMENTS, ROOT, cell_by_id, nbgrader_meta, read_nb, released,
-                      solution, source, write_nb)
+                      seed_cell_at, solution, source, write_nb)
 
 BASICS = "00_rl_basics"
 MARKERS = re.compile(r"BEGIN SOLUTION|END SOLUTION|BEGIN HIDDEN TESTS|END HIDDEN TESTS")
@@ -73,13 +74,24 @@ def notebook_text(nb):
     return "\n".join(source(c) for c in nb["cells"])
 
 
+DELEGATE_SEED = 1  # test_notebook_seeds runs the other seeds
+
+
 def delegating(name):
-    """The release with every answer cell replaced by imports of the reference."""
+    """The release with every answer cell replaced by imports of the reference, under another SEED.
+
+    Apart from its test cells it computes what the solution computes, so run with
+    ``SEED = DELEGATE_SEED`` (injected after the parameters cell, as papermill would)
+    it doubles as the solution's run under another seed.
+    """
     nb = copy.deepcopy(released(name))
     sol = solution(name)
     for cell in answer_cells(nb):
         names = defined_functions(source(cell_by_id(sol, nbgrader_meta(cell)["grade_id"])))
         cell["source"] = "\n".join(f"from {reference_module(n, notebook_text(sol))} import {n}" for n in names)
+    seed = {"cell_type": "code", "id": "injected-seed", "execution_count": None, "metadata": {}, "outputs": [],
+            "source": f"SEED = {DELEGATE_SEED}  # injected by the test"}
+    nb["cells"].insert(seed_cell_at(nb), seed)
     return nb
 
 
@@ -269,6 +281,21 @@ def test_run_all_reaches_the_end_of_the_untouched_release(graded, name):
 def test_calling_the_reference_earns_no_hidden_test_points(graded, name):
     scores = cell_scores(graded, "delegate", name)
     assert scores and all(s == 0 for s, _ in scores.values()), scores
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_the_solution_runs_clean_and_draws_under_another_seed(graded, name):
+    # the delegating submission computes what the solution computes, under SEED = DELEGATE_SEED:
+    # only its test cells may fail (the hidden tests switch the reference off), every picture draws
+    nb = read_nb(graded[2] / "autograded" / "delegate" / name / f"{name}.ipynb")
+    assert any(source(c).startswith(f"SEED = {DELEGATE_SEED}") for c in nb["cells"])
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                assert nbgrader_meta(cell).get("grade"), (i, out["ename"], out["evalue"][:300])
+    for cell in nb["cells"]:
+        if "figure" in cell["metadata"].get("tags", []):
+            assert any("image/png" in o.get("data", {}) for o in cell["outputs"]), source(cell)[:200]
 
 
 def test_one_wrong_function_loses_exactly_its_points(graded):
