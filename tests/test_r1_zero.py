@@ -82,3 +82,11 @@ def test_train_run_saves_a_loadable_run_and_times_its_evaluations(tmp_path):
         assert (a == b).all()
     _, _, _, no_eval = train_run(config, n_eval=0, progress=False)
     assert no_eval["eval"] is None
+
+
+def test_run_figures_keys_levels_as_the_json_file_does():
+    from rlllm_course.llm.model import load_policy
+    from rlllm_course.reasoning.r1_zero import run_figures
+
+    figures = run_figures(*load_policy("reasoning-small"), n_eval=1)
+    assert figures == json.loads(json.dumps(figures))  # the same in memory as read back from run.json

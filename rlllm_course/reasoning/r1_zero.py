@@ -50,12 +50,15 @@ def load_run(name):
 
 
 def run_figures(model, tokenizer, n_eval=100):
-    """A trained model's held-out figures per level, rounded for a run.json (seeded samples)."""
+    """A trained model's held-out figures per level, rounded for a run.json (seeded samples).
+
+    Level keys are strings, as they read back from the JSON file.
+    """
     torch.manual_seed(0)
     figures = evaluate_levels(model, tokenizer, levelled_eval_set(n_eval, EVAL_SEED))
     return {"per_level": n_eval, "seed": EVAL_SEED,
             "overall": {k: round(v, 4) for k, v in figures["overall"].items()},
-            "levels": {d: {k: round(v, 4) for k, v in f.items()} for d, f in figures["levels"].items()}}
+            "levels": {str(d): {k: round(v, 4) for k, v in f.items()} for d, f in figures["levels"].items()}}
 
 
 def train_run(config, out=None, n_eval=100, progress=True):
