@@ -8,5 +8,6 @@
 - ``losses``: advantages and policy losses (RLOO, GRPO and its variants, KL, DPO);
 - ``evaluate``: greedy pass@1, format rate, sampled pass@k;
 - ``grpo``: the GRPO / RLOO / Dr. GRPO training loop (config, logging, checkpoints);
+- ``dpo``: the DPO training loop on prompt/chosen/rejected pairs (frozen reference, checkpoints);
 - ``pretrain``: how the tiny model was made (``scripts/build_tiny_model.py``).
 """

@@ -5,7 +5,8 @@ pi_ref <- pi_theta at the start (a frozen copy of the initial model); then each 
 1. pi_old <- pi_theta: draw ``prompts_per_step`` training problems, sample
    ``group_size`` completions each from the current policy;
 2. score them with the rule rewards: r = accuracy + format_weight * format
-   (+ consistency_weight * consistency, R1's language-consistency reward);
+   (+ consistency_weight * consistency, R1's language-consistency reward;
+   + length_weight * Kimi k1.5's length reward once ``length_warmup`` steps are done);
 3. turn rewards into advantages within each group (the pluggable estimator), or
    against a moving average of past rewards (``advantage="moving_average"``);
 4. ``updates_per_batch`` gradient steps on the clipped surrogate (``losses.policy_loss``)
@@ -14,7 +15,9 @@ pi_ref <- pi_theta at the start (a frozen copy of the initial model); then each 
 The old log-probs are those of the sampling policy, computed once per batch
 (with ``updates_per_batch = 1`` they equal the current ones: ratio = 1, no
 clipping, and the loss gradient is the plain policy gradient). Problems come from
-the training split; evaluation uses the held-out split (``tasks``).
+the training split, in a fixed order (``sampling="sequential"``) or drawn each step
+from a pool by Kimi k1.5's strategies (``reasoning.sampling.ProblemSampler``);
+evaluation uses the held-out split (``tasks``).
 """
 
 import copy
@@ -28,9 +31,10 @@ from tqdm.auto import tqdm
 from .evaluate import evaluate
 from .losses import group_advantages, moving_average_advantages, policy_loss, rloo_advantages
 from .model import load_policy
-from .rewards import accuracy_reward, consistency_reward, format_reward
+from .rewards import accuracy_reward, consistency_reward, format_reward, length_penalty
 from .rollout import generate, sequence_logprobs
 from .tasks import TINY_TEMPLATE, addition_problems, countdown_problems, make_prompt
+from ..reasoning.sampling import STRATEGIES, ProblemSampler
 from ..reasoning.tasks import reasoning_problems
 
 ADVANTAGES = {
@@ -61,6 +65,11 @@ class GRPOConfig:
     updates_per_batch: int = 1  # gradient steps on each batch of samples (TRL's num_iterations)
     format_weight: float = 1.0
     consistency_weight: float = 0.0  # R1's language-consistency reward (0: R1-Zero)
+    length_weight: float = 0.0  # Kimi k1.5's length reward (rewards.length_penalty), within each group
+    length_warmup: int = 0  # steps without the length reward first (Kimi warms up without it)
+    sampling: str = "sequential"  # a fixed list of problems, or one of sampling.STRATEGIES over a pool
+    pool_size: int = 256  # training problems the strategies draw from (with replacement)
+    curriculum_warmup: int = 0  # "curriculum": steps on every level before the hard level only
     temperature: float = 1.0
     max_new_tokens: int = 48
     max_grad_norm: float = 1.0
@@ -78,17 +87,18 @@ def _checkpoint_path(config):
     return Path(config.checkpoint_dir) / "checkpoint.pt" if config.checkpoint_dir else None
 
 
-def save_checkpoint(path, model, optimizer, step, history, config, baseline=0.0):
-    """Write weights, optimizer state, the next step, the log and the moving-average
-    baseline to `path` (atomically)."""
+def save_checkpoint(path, model, optimizer, step, history, config, baseline=0.0, sampler=None):
+    """Write weights, optimizer state, the next step, the log, the moving-average
+    baseline and the problem sampler's state to `path` (atomically)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "history": history, "config": asdict(config), "baseline": baseline}, tmp)
+                "history": history, "config": asdict(config), "baseline": baseline,
+                "sampler": sampler}, tmp)
     tmp.replace(path)
 
 
-def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline=0.0):
+def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline=0.0, length_weight=0.0):
     """One GRPO iteration on `problems`: sample, reward, advantages, update. Returns a log dict.
 
     model: the policy (updated in place by `optimizer`); ref_model: the frozen reference,
@@ -100,7 +110,8 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline
        (model in eval mode; one call, the first use of torch's global random stream:
        seed it before calling for a reproducible step); B = N * G rows, prompt by prompt;
     2. rewards r = accuracy + format_weight * format (+ consistency_weight *
-       ``consistency_reward``), (B,);
+       ``consistency_reward``) (+ `length_weight` * ``length_penalty`` of the
+       completion lengths, eos included, within each group), (B,);
     3. advantages ``ADVANTAGES[config.advantage](r, G)`` (or the moving average, from
        `baseline`, whose update the log returns under ``baseline``), constants;
     4. under no_grad, once: old log-probs (the sampler's, only needed when
@@ -114,7 +125,8 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline
     Returns {"rewards": list of B floats, "completions": the B texts, "correct": their 0/1
     accuracies, "lengths": their tokens, "reward", "accuracy", "format" (batch means),
     "length" (mean completion tokens, eos included), "grad_norm" (before clipping, last
-    update), and the last update's ``policy_loss`` metrics ``policy/*``}.
+    update), "length_reward" (its mean, when length_weight is set), and the last
+    update's ``policy_loss`` metrics ``policy/*``}.
     """
     G = config.group_size
     prompts = [make_prompt(p, config.template) for p in problems]
@@ -128,6 +140,10 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline
     if config.consistency_weight:
         rewards = rewards + config.consistency_weight * consistency_reward(rollout.completions)
     extra = {}
+    if length_weight:
+        length_reward = length_penalty(rollout.completion_mask.sum(-1), accuracy, G)  # (B,)
+        rewards = rewards + length_weight * length_reward
+        extra["length_reward"] = length_reward.mean().item()
     if config.advantage == "moving_average":
         advantages, extra["baseline"] = moving_average_advantages(rewards, baseline, config.baseline_decay)
     else:
@@ -173,22 +189,31 @@ def train_grpo(config=GRPOConfig(), progress=True, evaluator=None):
     ``length``, ``policy/*``, ``seconds`` (since the start), ``eval_seconds`` (the part of
     them spent evaluating); ``eval/pass@1`` and ``eval/format`` at
     evaluation steps; ``baseline`` with the moving-average estimator, which starts
-    from b_0 = 0). With ``checkpoint_dir`` set, the run saves every
+    from b_0 = 0; ``problems``, the pool indices of the step's prompts, when a
+    sampling strategy draws them). With ``checkpoint_dir`` set, the run saves every
     ``checkpoint_every`` steps and, started again, resumes where it stopped with
-    the same problems and the same random stream (both are derived from the step).
+    the same problems and the same random stream (both are derived from the step;
+    the prioritized sampler's success counts are saved with the weights).
     """
     estimators = sorted(ADVANTAGES) + list(STATEFUL_ADVANTAGES)
     if config.advantage not in estimators:
         raise ValueError(f"advantage must be one of {estimators}, got {config.advantage!r}")
     if config.task not in TASKS:
         raise ValueError(f"task must be one of {sorted(TASKS)}, got {config.task!r}")
+    if config.sampling not in ("sequential",) + STRATEGIES:
+        raise ValueError(f"sampling must be 'sequential' or one of {STRATEGIES}, got {config.sampling!r}")
     torch.set_num_threads(config.num_threads)
     torch.manual_seed(config.seed)
     model, tokenizer = load_policy(config.model, device=config.device)
     ref_model = copy.deepcopy(model).eval().requires_grad_(False) if config.beta or config.log_kl else None
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=0.0)
     make_problems = TASKS[config.task]
-    problems = make_problems(config.steps * config.prompts_per_step, seed=config.seed, split="train")
+    sampler = None
+    if config.sampling == "sequential":
+        problems = make_problems(config.steps * config.prompts_per_step, seed=config.seed, split="train")
+    else:
+        sampler = ProblemSampler(make_problems(config.pool_size, seed=config.seed, split="train"),
+                                 config.sampling, config.seed, config.curriculum_warmup)
     eval_problems = make_problems(config.n_eval, seed=config.eval_seed, split="eval")
 
     start, history, path, baseline = 0, [], _checkpoint_path(config), 0.0
@@ -198,6 +223,8 @@ def train_grpo(config=GRPOConfig(), progress=True, evaluator=None):
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["step"], state["history"]
         baseline = state.get("baseline", 0.0)
+        if sampler is not None:
+            sampler.load_state_dict(state["sampler"])
 
     # seconds since the start, evaluation included; eval_seconds: the part spent evaluating
     clock = time.time() - (history[-1]["seconds"] if history else 0.0)
@@ -206,8 +233,17 @@ def train_grpo(config=GRPOConfig(), progress=True, evaluator=None):
                total=config.steps)
     for step in bar:
         torch.manual_seed(config.seed * 1_000_003 + step)  # the step's samples, reproducible on resume
-        batch = problems[step * config.prompts_per_step:(step + 1) * config.prompts_per_step]
-        log = {"step": step, **grpo_step(model, ref_model, optimizer, batch, tokenizer, config, baseline)}
+        if sampler is None:
+            batch = problems[step * config.prompts_per_step:(step + 1) * config.prompts_per_step]
+        else:
+            index = sampler.draw(step, config.prompts_per_step)  # (N,) into the pool
+            batch = [sampler.pool[i] for i in index.tolist()]
+        length_weight = config.length_weight if step >= config.length_warmup else 0.0
+        log = {"step": step, **grpo_step(model, ref_model, optimizer, batch, tokenizer, config, baseline,
+                                         length_weight)}
+        if sampler is not None:  # every sample of the group grades its problem
+            sampler.update(index.repeat_interleave(config.group_size), torch.tensor(log["correct"]))
+            log["problems"] = index.tolist()
         baseline = log.get("baseline", baseline)
         if config.eval_every and (step + 1) % config.eval_every == 0:
             started = time.time()
@@ -220,6 +256,7 @@ def train_grpo(config=GRPOConfig(), progress=True, evaluator=None):
         history.append(log)
         bar.set_postfix(acc=f"{log['accuracy']:.2f}", fmt=f"{log['format']:.2f}", len=f"{log['length']:.0f}")
         if path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
-            save_checkpoint(path, model, optimizer, step + 1, history, config, baseline)
+            save_checkpoint(path, model, optimizer, step + 1, history, config, baseline,
+                            sampler.state_dict() if sampler is not None else None)
     model.eval()
     return model, tokenizer, history

@@ -101,6 +101,20 @@ def lr_at(step, total_steps, lr, warmup_steps):
     return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def batch_order(n, steps, batch_size, seed):
+    """The example indices of every step, concatenated: epochs of a fresh shuffle each, from `seed`.
+
+    Step t reads ``order[t * batch_size:(t + 1) * batch_size]``; the order is a
+    function of the seed only, so a resumed run reads the same batches.
+    """
+    order, rng = [], random.Random(seed)
+    while len(order) < steps * batch_size:
+        epoch = list(range(n))
+        rng.shuffle(epoch)
+        order += epoch
+    return order
+
+
 def make_optimizer(model, lr, weight_decay):
     """AdamW with weight decay on matrices only (norm weights and biases are not decayed)."""
     decay = [p for p in model.parameters() if p.ndim >= 2]
@@ -123,12 +137,7 @@ def train_sft(model, tokenizer, prompts, responses, config=SFTConfig(), progress
     torch.set_num_threads(config.num_threads)
     n, B = len(prompts), config.batch_size
     steps = max(1, math.ceil(config.epochs * n / B))
-    order = []  # the data order of every step, fixed by the seed
-    rng = random.Random(config.seed)
-    while len(order) < steps * B:
-        epoch = list(range(n))
-        rng.shuffle(epoch)
-        order += epoch
+    order = batch_order(n, steps, B, config.seed)
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
     start, history = 0, []
     path = Path(config.checkpoint_dir) / "sft.pt" if config.checkpoint_dir else None

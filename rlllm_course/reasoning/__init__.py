@@ -10,7 +10,11 @@
 - ``r1_zero``: the R1-Zero run (GRPO from the base) and its measurements;
 - ``r1_pipeline``: R1's cold start, rejection filter and distillation data;
 - ``pipeline_study``: the pipeline's comparisons per seed (cold start vs R1-Zero, distillation vs RL);
-- ``sampling``: Kimi k1.5's curriculum and prioritized sampling of problems;
+- ``sampling``: Kimi k1.5's curriculum and prioritized sampling of problems (``ProblemSampler``
+  draws each GRPO step's problems by them);
+- ``kimi_sampling``: uniform vs curriculum vs prioritized runs on three seeds, and their readers;
 - ``long2short``: Kimi's model merging, shortest rejection sampling and DPO pairs;
-- ``partial_rollout``: Kimi's partial rollouts (token budget, replay buffer, loss mask).
+- ``partial_rollout``: Kimi's partial rollouts (token budget, replay buffer, loss mask);
+- ``partial_rollout_engine``: the rollout phase run with the model, full vs partial, tokens/s and idle;
+- ``partial_grpo``: GRPO on partial rollouts, stale segments trained on or excluded.
 """

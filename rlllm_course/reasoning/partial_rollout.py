@@ -36,10 +36,22 @@ from dataclasses import dataclass, replace
 
 @dataclass(frozen=True)
 class Segment:
-    """The tokens one iteration generated for a trajectory: tokens (tuple of ids), iteration (int)."""
+    """The tokens one iteration generated for a trajectory.
+
+    tokens: tuple of ids; iteration: int, the iteration (policy) that sampled them;
+    logprobs: tuple of floats, the sampler's log pi_behaviour(token) of each token
+    (at the sampling temperature), or () when the generator did not record them.
+    A stale segment's loss needs them: the policy that sampled it is gone.
+    """
 
     tokens: tuple
     iteration: int
+    logprobs: tuple = ()
+
+    def __post_init__(self):
+        if self.logprobs and len(self.logprobs) != len(self.tokens):
+            raise ValueError(f"logprobs must hold one value per token ({len(self.tokens)}), "
+                             f"got {len(self.logprobs)}")
 
 
 @dataclass(frozen=True)

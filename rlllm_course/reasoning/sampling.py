@@ -129,3 +129,53 @@ class SuccessTracker:
         generator: a ``torch.Generator`` for a reproducible draw (None: torch's global generator).
         """
         return _draw(self.weights(), k, generator)
+
+
+STRATEGIES = ("uniform", "curriculum", "prioritized")
+
+
+class ProblemSampler:
+    """Each step's problems, drawn from a fixed `pool` by one of ``STRATEGIES``.
+
+    pool: list of problem dicts (with a ``level`` for the curriculum); seed: the
+    draws of step t come from a generator seeded by (seed, t), so a resumed run
+    draws the same problems. Every strategy keeps a ``SuccessTracker`` of the pool
+    (only "prioritized" samples from it; the others keep it to be compared).
+    warmup_steps, hard_levels: the curriculum's schedule (``curriculum_levels``).
+    """
+
+    def __init__(self, pool, strategy, seed=0, warmup_steps=0, hard_levels=None):
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        if not pool:
+            raise ValueError("pool must hold at least one problem")
+        if strategy == "curriculum" and any("level" not in p for p in pool):
+            raise ValueError("the curriculum needs a 'level' in every problem of pool")
+        self.pool, self.strategy, self.seed = list(pool), strategy, seed
+        self.warmup_steps, self.hard_levels = warmup_steps, hard_levels
+        self.tracker = SuccessTracker(len(self.pool))
+
+    def draw(self, step, k):
+        """(k,) long indices into the pool for `step`."""
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
+        if self.strategy == "prioritized":
+            return self.tracker.sample(k, generator)
+        if self.strategy == "uniform":
+            return uniform_sample(len(self.pool), k, generator)
+        levels = sorted({p["level"] for p in self.pool})
+        allowed = curriculum_levels(step, self.warmup_steps, levels, self.hard_levels)
+        candidates = torch.tensor([i for i, p in enumerate(self.pool) if p["level"] in allowed])
+        if not len(candidates):
+            raise ValueError(f"pool has no problem of the levels {allowed} the curriculum asks for at step {step}")
+        return candidates[uniform_sample(len(candidates), k, generator)]
+
+    def update(self, indices, correct):
+        """Grade one step's samples (``SuccessTracker.update``): indices, correct: (B,)."""
+        self.tracker.update(indices, correct)
+
+    def state_dict(self):
+        return {"attempts": self.tracker.attempts.clone(), "successes": self.tracker.successes.clone()}
+
+    def load_state_dict(self, state):
+        self.tracker.attempts.copy_(state["attempts"])
+        self.tracker.successes.copy_(state["successes"])
