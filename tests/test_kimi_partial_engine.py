@@ -181,8 +181,8 @@ def test_stale_tokens_are_importance_weighted_against_their_samplers_logprobs():
 def small_config(**overrides):
     # 2 prompts x group 2 and a budget of 4 tokens: every response (6 tokens or more) spans iterations;
     # at seed 0 the two groups complete at iteration 3 with different rewards within a group
-    return GRPOConfig(model="reasoning-small", task="reasoning", steps=4, prompts_per_step=2, group_size=2,
-                      max_new_tokens=16, lr=1e-3, log_kl=False, **overrides)
+    return GRPOConfig(**{**dict(model="reasoning-small", task="reasoning", steps=4, prompts_per_step=2,
+                             group_size=2, max_new_tokens=16, lr=1e-3, log_kl=False), **overrides})
 
 
 def test_partial_grpo_trains_whole_groups_once_and_changes_the_policy():
@@ -211,3 +211,20 @@ def test_partial_grpo_with_stale_segments_in_the_loss_is_reproducible():
     _, _, again = train_partial_grpo(small_config(), budget=4, exclude_stale=False, progress=False)
     keys = ("tokens", "finished", "groups", "loss")
     assert [[log[k] for k in keys] for log in again] == [[log[k] for k in keys] for log in history]
+
+
+def test_partial_grpo_resumes_with_its_buffer_and_waiting_groups(tmp_path):
+    model, _, straight = train_partial_grpo(small_config(), budget=4, exclude_stale=False, progress=False)
+    ckpt = str(tmp_path / "run")
+    # stop after 2 iterations: trajectories sit in the buffer, no group is complete yet
+    _, _, first = train_partial_grpo(small_config(steps=2, checkpoint_dir=ckpt, checkpoint_every=1), budget=4,
+                                     exclude_stale=False, progress=False)
+    assert first[-1]["buffered"] > 0
+    resumed, _, history = train_partial_grpo(small_config(checkpoint_dir=ckpt), budget=4, exclude_stale=False,
+                                             progress=False)
+    keys = ("tokens", "continued", "finished", "groups", "loss")
+    assert [[log[k] for k in keys] for log in history] == [[log[k] for k in keys] for log in straight]
+    for a, b in zip(model.state_dict().values(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6)
+    with pytest.raises(ValueError, match="budget"):
+        train_partial_grpo(small_config(checkpoint_dir=ckpt), budget=8, exclude_stale=False, progress=False)

@@ -22,6 +22,7 @@ group's baseline but no token to the loss.
 
 import copy
 import time
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -113,7 +114,7 @@ def partial_grpo_step(model, ref_model, optimizer, trajectories, tokenizer, conf
 
 def train_partial_grpo(config=GRPOConfig(model="reasoning", task="reasoning", max_new_tokens=MAX_NEW_TOKENS,
                                          log_kl=False),
-                       budget=16, exclude_stale=True, progress=True):
+                       budget=16, exclude_stale=True, progress=True, evaluator=None):
     """GRPO with partial rollouts from `config`; return (model, tokenizer, history).
 
     config: a ``GRPOConfig``; used fields: model, task, seed, steps (iterations),
@@ -121,9 +122,13 @@ def train_partial_grpo(config=GRPOConfig(model="reasoning", task="reasoning", ma
     lr, advantage (a key of ADVANTAGES: a group estimator), format_weight,
     aggregation, clip_eps, beta, max_grad_norm, temperature, max_new_tokens (the
     response cap max_length), template, num_threads, device. One update per
-    iteration (updates_per_batch, sampling, the length and consistency rewards,
-    evaluation and checkpoints are train_grpo's only: this loop is a short study
-    and does not resume). budget: tokens per trajectory per iteration;
+    iteration (updates_per_batch, sampling, the length and consistency rewards
+    are train_grpo's only). checkpoint_dir / checkpoint_every: as in train_grpo,
+    the run saves and, started again, resumes where it stopped, with the buffer
+    and the groups waiting for their last member. evaluator: as in ``train_grpo``, ``f(model, tokenizer) -> dict``
+    run every ``config.eval_every`` iterations, logged under ``eval/``; as there,
+    ``seconds`` count it and ``eval_seconds`` is the part spent evaluating.
+    budget: tokens per trajectory per iteration;
     exclude_stale: train on this iteration's segments only (Kimi's choice).
     Iteration k draws its samples after ``torch.manual_seed(seed * 1_000_003 + k)``.
 
@@ -151,8 +156,21 @@ def train_partial_grpo(config=GRPOConfig(model="reasoning", task="reasoning", ma
     # at most prompts_per_step new prompts an iteration: enough problems for every step
     problems = TASKS[config.task](config.steps * config.prompts_per_step, seed=config.seed, split="train")
     G, slots = config.group_size, config.prompts_per_step * config.group_size
-    buffer, waiting, next_group, history, clock = PartialRolloutBuffer(), {}, 0, [], time.time()
-    bar = tqdm(range(config.steps), desc="partial grpo", disable=not progress)
+    buffer, waiting, next_group, start, history = PartialRolloutBuffer(), {}, 0, 0, []
+    path = Path(config.checkpoint_dir) / "checkpoint.pt" if config.checkpoint_dir else None
+    if path is not None and path.exists():
+        state = torch.load(path, weights_only=False)
+        if (state["budget"], state["exclude_stale"]) != (budget, exclude_stale):
+            raise ValueError(f"the checkpoint in {config.checkpoint_dir} is of budget={state['budget']}, "
+                             f"exclude_stale={state['exclude_stale']}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start, history, buffer = state["step"], state["history"], state["buffer"]
+        waiting, next_group = state["waiting"], state["next_group"]
+    clock = time.time() - (history[-1]["seconds"] if history else 0.0)
+    eval_seconds = history[-1]["eval_seconds"] if history else 0.0
+    bar = tqdm(range(start, config.steps), desc="partial grpo", disable=not progress, initial=start,
+               total=config.steps)
     for step in bar:
         torch.manual_seed(config.seed * 1_000_003 + step)
         continued = len(buffer)
@@ -172,9 +190,20 @@ def train_partial_grpo(config=GRPOConfig(model="reasoning", task="reasoning", ma
         if groups:
             log.update(partial_grpo_step(model, ref_model, optimizer, [t for g in groups for t in g], tokenizer,
                                          config, step, exclude_stale))
-        log["seconds"] = time.time() - clock
+        if evaluator is not None and config.eval_every and (step + 1) % config.eval_every == 0:
+            started = time.time()
+            log.update({f"eval/{k}": v for k, v in evaluator(model, tokenizer).items()})
+            eval_seconds += time.time() - started
+        log["seconds"], log["eval_seconds"] = time.time() - clock, eval_seconds
         history.append(log)
         bar.set_postfix(groups=len(groups), buffered=len(buffer),
                         acc=f"{log['accuracy']:.2f}" if groups else "-")
+        if path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1,
+                        "history": history, "buffer": buffer, "waiting": waiting, "next_group": next_group,
+                        "budget": budget, "exclude_stale": exclude_stale}, tmp)
+            tmp.replace(path)
     model.eval()
     return model, tokenizer, history

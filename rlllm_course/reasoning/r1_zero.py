@@ -49,36 +49,39 @@ def load_run(name):
     return json.loads((path / "history.json").read_text()), json.loads((path / "run.json").read_text())
 
 
-def run_figures(model, tokenizer, n_eval=100):
+def run_figures(model, tokenizer, n_eval=100, max_new_tokens=MAX_NEW_TOKENS):
     """A trained model's held-out figures per level, rounded for a run.json (seeded samples).
 
     Level keys are strings, as they read back from the JSON file.
     """
     torch.manual_seed(0)
-    figures = evaluate_levels(model, tokenizer, levelled_eval_set(n_eval, EVAL_SEED))
+    figures = evaluate_levels(model, tokenizer, levelled_eval_set(n_eval, EVAL_SEED), max_new_tokens=max_new_tokens)
     return {"per_level": n_eval, "seed": EVAL_SEED,
             "overall": {k: round(v, 4) for k, v in figures["overall"].items()},
             "levels": {str(d): {k: round(v, 4) for k, v in f.items()} for d, f in figures["levels"].items()}}
 
 
-def train_run(config, out=None, n_eval=100, progress=True):
+def train_run(config, out=None, n_eval=100, progress=True, eval_max_new_tokens=MAX_NEW_TOKENS):
     """Train one GRPO run with the level curves logged every 5 steps, and measure it.
 
     Returns (model, tokenizer, history, run) where run holds the config, the
     training seconds and ``run_figures`` (none with n_eval=0). With `out` (a folder) the model is saved
     there loadable by ``load_policy``, with ``history.json`` and ``run.json``
     (``load_run`` reads them back); an interrupted run resumes from its checkpoint.
+    eval_max_new_tokens: the evaluations' cap, which may differ from the rollouts'
+    ``config.max_new_tokens`` (long2short RL trains with a smaller one).
     """
     if out is not None:
         config = replace(config, checkpoint_dir=str(Path(out) / "checkpoint"))
     config = replace(config, eval_every=config.eval_every or 5)
     start = time.time()
     model, tokenizer, history = train_grpo(config, progress=progress,
-                                           evaluator=level_evaluator(levelled_eval_set(25, CURVE_SEED)))
+                                           evaluator=level_evaluator(levelled_eval_set(25, CURVE_SEED),
+                                                                     max_new_tokens=eval_max_new_tokens))
     run = {"config": dataclasses.asdict(replace(config, checkpoint_dir="")),
            "train_seconds": round(history[-1]["seconds"], 1),  # the curves' evaluations included
            "eval_seconds": round(history[-1]["eval_seconds"], 1), "build_seconds": round(time.time() - start, 1),
-           "eval": run_figures(model, tokenizer, n_eval) if n_eval else None, "versions": {"torch": torch.__version__}}
+           "eval": run_figures(model, tokenizer, n_eval, eval_max_new_tokens) if n_eval else None, "versions": {"torch": torch.__version__}}
     if out is not None:
         out = Path(out)
         model.save_pretrained(out, safe_serialization=True)
@@ -90,13 +93,14 @@ def train_run(config, out=None, n_eval=100, progress=True):
     return model, tokenizer, history, run
 
 
-def level_evaluator(problems, n_samples=0, k=8):
+def level_evaluator(problems, n_samples=0, k=8, max_new_tokens=MAX_NEW_TOKENS):
     """An ``evaluator`` for ``train_grpo``: greedy pass@1 overall and per level on `problems`.
 
     Returns f(model, tokenizer) -> {"pass@1", "length", "pass@1/level_d", ...} (flat floats).
     """
     def evaluator(model, tokenizer):
-        figures = evaluate_levels(model, tokenizer, problems, n_samples=n_samples, k=k)
+        figures = evaluate_levels(model, tokenizer, problems, n_samples=n_samples, k=k,
+                                  max_new_tokens=max_new_tokens)
         flat = {key: value for key, value in figures["overall"].items()}
         for level, values in figures["levels"].items():
             flat.update({f"{key}/level_{level}": value for key, value in values.items()})
