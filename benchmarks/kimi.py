@@ -11,6 +11,12 @@
   base is the long-tailed setup: most answers are a few tokens, a few re-checks run
   to 30-60. Target: partial rollouts at budget 16 reach 1.5x the full rollouts' tokens
   per second on every seed.
+- **long2short**: from the long-CoT model, per seed: model merging (the alpha with the
+  fewest tokens at most 3 points below the long model; merging draws nothing, so it is
+  one figure for every seed), shortest rejection sampling + SFT, DPO, long2short RL, and
+  RL with the length reward alone (``kimi_long2short``); held-out greedy pass@1 and mean
+  tokens on 100 problems per level against the long model's. Target: at least two
+  methods cut tokens by >= 40% at <= 3 points of pass@1 lost, on every seed.
 - **sampling**: uniform, curriculum and prioritized sampling (``kimi_sampling``), 40
   R1-Zero steps each; steps (and samples, 128 a step) until the hard level's held-out
   greedy pass@1 first reaches 60% and 80%, the final hard-level and all-level
@@ -26,6 +32,7 @@ import sys
 import torch
 
 from rlllm_course.llm.model import load_policy
+from rlllm_course.reasoning import kimi_long2short as l2s
 from rlllm_course.reasoning import kimi_sampling
 from rlllm_course.reasoning.evaluate import MAX_NEW_TOKENS
 from rlllm_course.reasoning.partial_rollout_engine import full_rollouts, partial_rollouts
@@ -84,16 +91,49 @@ def sampling_part(seeds, shipped):
               f"{mean / means['uniform']:.2f}x uniform's")
 
 
+def long2short_part(seeds, shipped):
+    figures = {seed: l2s.load_figures(seed) if shipped else l2s.seed_figures(seed, merging=seed == seeds[0],
+                                                                             progress=False)
+               for seed in seeds}
+    base = figures[seeds[0]] if "merging" in figures[seeds[0]] else l2s.load_figures(0)
+    long, merging = base["long"], base["merging"]
+    ok_merge = [m for m in merging if m["pass@1"] >= long["pass@1"] - 0.03]
+    best = min(ok_merge, key=lambda m: m["length"])
+    print(f"long model: pass@1 {long['pass@1']:.3f}, {long['length']:.1f} tokens; "
+          f"short model: {base['short']['pass@1']:.3f}, {base['short']['length']:.1f} tokens")
+    print("seed | method | pass@1 | tokens | token cut | pass@1 change (points) | meets both")
+    ok = True
+    for seed in seeds:
+        rows = {f"merging (alpha {best['alpha']:.1f})": best,
+                **{name: figures[seed][key] for name, key in (("shortest RS + SFT", "rs_sft"), ("DPO", "dpo"),
+                                                              ("long2short RL", "rl"),
+                                                              ("length reward only", "length_rl"))}}
+        hits = 0
+        for name, f in rows.items():
+            cut, change = 1 - f["length"] / long["length"], 100 * (f["pass@1"] - long["pass@1"])
+            meets = cut >= 0.40 and change >= -3
+            hits += meets and name != "length reward only"
+            print(f"{seed} | {name} | {f['pass@1']:.3f} | {f['length']:.1f} | {cut:.0%} | {change:+.1f} | "
+                  f"{'yes' if meets else 'no'}")
+        ok &= hits >= 2
+    print(f"target: >= 2 of the four methods cut >= 40% of tokens at <= 3 points lost, every seed: "
+          f"{'met' if ok else 'MISSED'}")
+    return ok
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", choices=["partial", "sampling"], default=["partial", "sampling"])
+    parser.add_argument("--parts", nargs="+", choices=["partial", "long2short", "sampling"],
+                        default=["partial", "long2short", "sampling"])
     parser.add_argument("--seeds", nargs="+", type=int, default=list(kimi_sampling.SEEDS))
-    parser.add_argument("--shipped", action="store_true", help="sampling: read the shipped runs")
+    parser.add_argument("--shipped", action="store_true", help="long2short, sampling: read the shipped runs")
     args = parser.parse_args()
     torch.set_num_threads(1)
     ok = True
     if "partial" in args.parts:
         ok &= partial_part(args.seeds)
+    if "long2short" in args.parts:
+        ok &= long2short_part(args.seeds, args.shipped)
     if "sampling" in args.parts:
         sampling_part(args.seeds, args.shipped)
     print(f"peak RSS {peak_rss_gb():.2f} GB")

@@ -11,11 +11,25 @@ Stages (each saves under ``rlllm_course/data/kimi/`` and can be rerun on its own
 - ``partial``: R1-Zero on partial rollouts (a budget of 16 tokens an iteration), stale
   segments excluded from the loss or trained on, seeds 0, 1, 2 (``reasoning.kimi_partial``;
   about 3 minutes a run, 6 runs) -> ``kimi/partial/<setting>-<seed>.json``.
+- ``long-cot``: the long-CoT SFT of the reasoning base (``reasoning.long_cot``; about 30
+  minutes, checkpointed) -> model ``kimi-long``;
+- ``long2short``: from ``kimi-long``, per seed 0, 1, 2: model merging with ``r1-cold-start``
+  over alpha (seed 0 only: it draws nothing), shortest rejection sampling + SFT, DPO, long2short
+  RL and the length reward alone (``reasoning.kimi_long2short``; about 12 minutes a seed)
+  -> ``kimi/long2short/seed-<seed>.json``.
 """
 
 import argparse
+import dataclasses
+import json
+import shutil
 
-from rlllm_course.reasoning import kimi_partial, kimi_sampling
+import torch
+
+from rlllm_course.llm.model import DATA_DIR
+from rlllm_course.reasoning import kimi_long2short as l2s
+from rlllm_course.reasoning import kimi_partial, kimi_sampling, long_cot
+from rlllm_course.reasoning.long_cot import MAX_NEW_TOKENS
 
 
 def stage_sampling():
@@ -41,10 +55,42 @@ def stage_partial():
             print(setting, seed, "final held-out pass@1:", last["eval/pass@1"], f"{last['seconds']:.0f} s")
 
 
-STAGES = {"sampling": stage_sampling, "partial": stage_partial}
+def stage_long_cot():
+    out = DATA_DIR / "kimi-long"
+    config = long_cot.long_cot_config(checkpoint_dir=str(out / "checkpoint"))
+    model, tokenizer, history = long_cot.long_cot_sft(checkpoint_dir=config.checkpoint_dir)
+    # trained on answers up to ~170 positions (the base's config says 128); RoPE has no table to outgrow
+    model.config.max_position_embeddings = 256
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    run = {"config": dataclasses.asdict(dataclasses.replace(config, checkpoint_dir="")),
+           "examples": long_cot.LONG_N, "steps": len(history), "train_seconds": round(history[-1]["seconds"], 1),
+           "eval": l2s.figures(model, tokenizer),
+           "versions": {"torch": torch.__version__}}
+    (out / "run.json").write_text(json.dumps(run, indent=1) + "\n")
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
+    print("kimi-long", run["eval"]["pass@1"], run["eval"]["length"])
+
+
+def stage_long2short(seeds=l2s.SEEDS):
+    l2s.FIGURES_DIR.mkdir(parents=True, exist_ok=True)
+    for seed in seeds:
+        path = l2s.FIGURES_DIR / f"seed-{seed}.json"
+        if path.exists():
+            continue
+        out = l2s.seed_figures(seed, merging=seed == 0)
+        path.write_text(json.dumps(out) + "\n")
+        print(seed, {k: (v["pass@1"], v["length"]) for k, v in out.items() if isinstance(v, dict) and "pass@1" in v})
+
+
+STAGES = {"sampling": stage_sampling, "partial": stage_partial, "long-cot": stage_long_cot,
+          "long2short": stage_long2short}
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stages", nargs="+", choices=list(STAGES), default=list(STAGES))
-    for stage in parser.parse_args().stages:
-        STAGES[stage]()
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(l2s.SEEDS),
+                        help="long2short: the seeds to build (run several processes on several cores)")
+    args = parser.parse_args()
+    for stage in args.stages:
+        STAGES[stage](args.seeds) if stage == "long2short" else STAGES[stage]()

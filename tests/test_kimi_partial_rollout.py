@@ -132,3 +132,15 @@ def test_a_finished_trajectory_cannot_be_continued():
     t = add_segment(Trajectory("p"), [1, EOS], 0, BUDGET, EOS)
     with pytest.raises(ValueError, match="finished"):
         add_segment(t, [2, EOS], 1, BUDGET, EOS)
+
+
+def test_continue_or_finish_buffers_only_what_the_budget_cut():
+    from rlllm_course.reasoning.partial_rollout import PartialRolloutBuffer, Trajectory, continue_or_finish
+    buffer = PartialRolloutBuffer()
+    cut = continue_or_finish(Trajectory("a"), [5, 6, 7], 0, 3, 2, buffer)
+    assert not cut.finished and buffer.pop_all() == [cut]
+    ended = continue_or_finish(Trajectory("b"), [5, 6, 2], 0, 3, 2, buffer)  # the eos is the budget-th token
+    assert ended.finished and len(buffer) == 0
+    with pytest.raises(ValueError):
+        continue_or_finish(Trajectory("c"), [5, 6], 0, 3, 2, buffer)  # cut short without an eos
+    assert len(buffer) == 0

@@ -132,3 +132,17 @@ def test_update_rejects_bad_input(indices, correct, match):
 def test_constructor_and_samplers_reject_bad_input(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_prioritized_weights_are_one_minus_the_success_rate_normalized():
+    from rlllm_course.reasoning.sampling import prioritized_weights
+    successes, attempts = torch.tensor([6, 0, 8, 0]), torch.tensor([8, 8, 8, 0])
+    w = prioritized_weights(successes, attempts)
+    assert w.dtype == torch.float32
+    assert torch.allclose(w, torch.tensor([0.25, 1.0, 0.0, 1.0]) / 2.25)  # unseen: s = prior = 0
+    assert torch.allclose(prioritized_weights([6, 0, 8, 0], [8, 8, 8, 0], prior=0.5),
+                          torch.tensor([0.25, 1.0, 0.0, 0.5]) / 1.75)
+    assert torch.equal(prioritized_weights([3, 8], [3, 8]), torch.tensor([0.5, 0.5]))  # all solved: uniform
+    assert successes.tolist() == [6, 0, 8, 0] and attempts.tolist() == [8, 8, 8, 0]
+    with pytest.raises(ValueError, match="shape"):
+        prioritized_weights([1, 2], [3])

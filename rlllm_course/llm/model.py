@@ -20,7 +20,9 @@ SHIPPED_MODELS = {"tiny": DATA_DIR / "tiny-arith", "reasoning": DATA_DIR / "reas
                   "r1-zero-small": DATA_DIR / "r1-zero-small", "r1-cold-start-rl": DATA_DIR / "r1-cold-start-rl",
                   # the R1 pipeline's SFT stages (scripts/build_r1_pipeline.py)
                   "r1-cold-start": DATA_DIR / "r1-cold-start", "r1-rs-sft": DATA_DIR / "r1-rs-sft",
-                  "r1-distill-small": DATA_DIR / "r1-distill-small"}
+                  "r1-distill-small": DATA_DIR / "r1-distill-small",
+                  # Kimi k1.5's long-CoT model (scripts/build_kimi_runs.py)
+                  "kimi-long": DATA_DIR / "kimi-long"}
 
 
 def tiny_config(vocab_size, pad_token_id, eos_token_id, bos_token_id=None, hidden_size=128,

@@ -14,6 +14,8 @@
   draws each GRPO step's problems by them);
 - ``kimi_sampling``: uniform vs curriculum vs prioritized runs on three seeds, and their readers;
 - ``long2short``: Kimi's model merging, shortest rejection sampling and DPO pairs;
+- ``long_cot``: the long-CoT model that overthinks (its data and SFT, ``kimi-long``);
+- ``kimi_long2short``: the four long2short methods from it, measured alike;
 - ``partial_rollout``: Kimi's partial rollouts (token budget, replay buffer, loss mask);
 - ``partial_rollout_engine``: the rollout phase run with the model, full vs partial, tokens/s and idle;
 - ``partial_grpo``: GRPO on partial rollouts, stale segments trained on or excluded.

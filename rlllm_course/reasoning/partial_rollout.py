@@ -143,6 +143,18 @@ def add_segment(trajectory, tokens, iteration, budget, eos_token_id, max_length=
     return replace(trajectory, segments=trajectory.segments + (Segment(tokens, iteration),), finished=finished)
 
 
+def continue_or_finish(trajectory, tokens, iteration, budget, eos_token_id, buffer, max_length=None):
+    """``add_segment``, then buffer the trajectory unless it finished: the new ``Trajectory``.
+
+    One trajectory's end of the rollout phase (``end_iteration`` does a batch).
+    Nothing is buffered when the arguments are refused (ValueError).
+    """
+    new = add_segment(trajectory, tokens, iteration, budget, eos_token_id, max_length)
+    if not new.finished:
+        buffer.add(new)
+    return new
+
+
 def end_iteration(trajectories, buffer):
     """Close the rollout phase: buffer the unfinished trajectories, return the finished ones (in order)."""
     finished = []

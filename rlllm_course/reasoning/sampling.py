@@ -53,6 +53,26 @@ def _draw(weights, k, generator):
     return torch.multinomial(weights, k, replacement=True, generator=generator)  # (k,)
 
 
+def prioritized_weights(successes, attempts, prior=0.0):
+    """Kimi's prioritized sampling weights p_i = (1 - s_i) / sum_j (1 - s_j): (n,) float32, sum 1.
+
+    successes, attempts: (n,) counts per problem, in samples (a problem drawn once
+    with 8 samples, 6 right: 6 and 8); s_i = successes_i / attempts_i, `prior` for a
+    problem never sampled. When every s_i = 1 there is nothing left to learn and the
+    weights would be 0/0: uniform instead. The inputs are not modified.
+    """
+    successes = torch.as_tensor(successes).to(torch.float32)
+    attempts = torch.as_tensor(attempts).to(torch.float32)
+    if successes.ndim != 1 or successes.shape != attempts.shape or not len(attempts):
+        raise ValueError(f"successes and attempts must both have shape (n,) with n >= 1, got "
+                         f"{tuple(successes.shape)} and {tuple(attempts.shape)}")
+    rates = torch.where(attempts > 0, successes / attempts.clamp(min=1), torch.full_like(attempts, float(prior)))
+    w = 1.0 - rates  # (n,)
+    if w.sum() <= 0:
+        return _uniform(len(w))
+    return w / w.sum()
+
+
 def uniform_sample(n_problems, k, generator=None):
     """`k` problem indices drawn uniformly with replacement: (k,) long.
 
@@ -117,11 +137,7 @@ class SuccessTracker:
         When every s_i = 1 there is nothing left to learn and the weights would be
         0/0: fall back to uniform.
         """
-        w = 1.0 - self.success_rates()  # (n,)
-        total = w.sum()
-        if total <= 0:
-            return _uniform(self.n_problems)
-        return w / total
+        return prioritized_weights(self.successes, self.attempts, self.prior)
 
     def sample(self, k, generator=None):
         """`k` problem indices drawn with replacement from ``weights()``: (k,) long.
