@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..llm.model import DATA_DIR
+from .kimi_sampling import load_histories
 from .partial_grpo import train_partial_grpo
 from .r1_zero import CURVE_SEED, level_evaluator, r1_zero_config
 from .tasks import levelled_eval_set
@@ -60,12 +61,4 @@ def train_partial_run(setting, seed=0, out=None, progress=True, budget=BUDGET, *
 
 def load_partial_runs(seeds=SEEDS):
     """The shipped runs: {setting: [trimmed history of each seed]}."""
-    runs = {}
-    for setting in SETTINGS:
-        for seed in seeds:
-            path = run_path(setting, seed)
-            if not path.exists():
-                raise FileNotFoundError(f"{path} is missing; build it with "
-                                        f"`python scripts/build_kimi_runs.py --stages partial`")
-            runs.setdefault(setting, []).append(json.loads(path.read_text())["history"])
-    return runs
+    return load_histories(SETTINGS, seeds, run_path, "partial")

@@ -66,17 +66,25 @@ def run_path(strategy, seed):
     return RUNS_DIR / f"{strategy}-{seed}.json"
 
 
-def load_sampling_runs(seeds=SEEDS):
-    """The shipped runs: {strategy: [trimmed history of each seed]} (scripts/build_kimi_runs.py)."""
+def load_histories(names, seeds, path_of, stage):
+    """Shipped trimmed histories: {name: [history of each seed]}, from ``path_of(name, seed)``.
+
+    stage: the ``scripts/build_kimi_runs.py`` stage that builds a missing file.
+    """
     runs = {}
-    for strategy in STRATEGIES:
+    for name in names:
         for seed in seeds:
-            path = run_path(strategy, seed)
+            path = path_of(name, seed)
             if not path.exists():
                 raise FileNotFoundError(f"{path} is missing; build it with "
-                                        f"`python scripts/build_kimi_runs.py --stages sampling`")
-            runs.setdefault(strategy, []).append(json.loads(path.read_text())["history"])
+                                        f"`python scripts/build_kimi_runs.py --stages {stage}`")
+            runs.setdefault(name, []).append(json.loads(path.read_text())["history"])
     return runs
+
+
+def load_sampling_runs(seeds=SEEDS):
+    """The shipped runs: {strategy: [trimmed history of each seed]} (scripts/build_kimi_runs.py)."""
+    return load_histories(STRATEGIES, seeds, run_path, "sampling")
 
 
 def pool(config):
