@@ -32,27 +32,26 @@ from rlllm_course.reasoning import kimi_partial, kimi_sampling, long_cot
 from rlllm_course.reasoning.long_cot import MAX_NEW_TOKENS
 
 
+def train_missing(study, names, train, report):
+    """Train every (name, seed) run of `study` not saved yet (kimi_sampling or kimi_partial), in seed order."""
+    study.RUNS_DIR.mkdir(parents=True, exist_ok=True)
+    for seed in study.SEEDS:
+        for name in names:
+            out = study.run_path(name, seed)
+            if not out.exists():
+                print(name, seed, report(train(name, seed, out=out)))
+
+
 def stage_sampling():
-    kimi_sampling.RUNS_DIR.mkdir(parents=True, exist_ok=True)
-    for seed in kimi_sampling.SEEDS:
-        for strategy in kimi_sampling.STRATEGIES:
-            out = kimi_sampling.run_path(strategy, seed)
-            if out.exists():
-                continue
-            history = kimi_sampling.train_sampling_run(strategy, seed, out=out)
-            print(strategy, seed, "steps to 60% on level 5:", kimi_sampling.steps_to(history, 0.6))
+    train_missing(kimi_sampling, kimi_sampling.STRATEGIES, kimi_sampling.train_sampling_run,
+                  lambda history: f"steps to 60% on level 5: {kimi_sampling.steps_to(history, 0.6)}")
 
 
 def stage_partial():
-    kimi_partial.RUNS_DIR.mkdir(parents=True, exist_ok=True)
-    for seed in kimi_partial.SEEDS:
-        for setting in kimi_partial.SETTINGS:
-            out = kimi_partial.run_path(setting, seed)
-            if out.exists():
-                continue
-            history = kimi_partial.train_partial_run(setting, seed, out=out)
-            last = [log for log in history if "eval/pass@1" in log][-1]
-            print(setting, seed, "final held-out pass@1:", last["eval/pass@1"], f"{last['seconds']:.0f} s")
+    def final(history):
+        last = [log for log in history if "eval/pass@1" in log][-1]
+        return f"final held-out pass@1: {last['eval/pass@1']} ({last['seconds']:.0f} s)"
+    train_missing(kimi_partial, kimi_partial.SETTINGS, kimi_partial.train_partial_run, final)
 
 
 def stage_long_cot():
