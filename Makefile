@@ -38,7 +38,7 @@ course: $(VENV)/.installed
 		$(if $(HEADLESS),--no-browser --ip=0.0.0.0) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(VENV)/.installed $(MATHJAX)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 release: $(VENV)/.installed
 	$(BIN)/rlllm-course release

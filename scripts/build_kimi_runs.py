@@ -15,7 +15,8 @@ Stages (each saves under ``rlllm_course/data/kimi/`` and can be rerun on its own
   minutes, checkpointed) -> model ``kimi-long``;
 - ``long2short``: from ``kimi-long``, per seed 0, 1, 2: model merging with ``r1-cold-start``
   over alpha (seed 0 only: it draws nothing), shortest rejection sampling + SFT, DPO, long2short
-  RL and the length reward alone (``reasoning.kimi_long2short``; about 12 minutes a seed)
+  RL and the length reward alone (``reasoning.kimi_long2short``; about 25 minutes a seed,
+  resumed from ``runs/long2short-seed-<seed>/`` when interrupted)
   -> ``kimi/long2short/seed-<seed>.json``.
 """
 
@@ -23,6 +24,7 @@ import argparse
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import torch
 
@@ -71,14 +73,19 @@ def stage_long_cot():
     print("kimi-long", run["eval"]["pass@1"], run["eval"]["length"])
 
 
+WORK_DIR = Path(__file__).resolve().parent.parent / "runs"  # git ignores it
+
+
 def stage_long2short(seeds=l2s.SEEDS):
     l2s.FIGURES_DIR.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         path = l2s.FIGURES_DIR / f"seed-{seed}.json"
         if path.exists():
             continue
-        out = l2s.seed_figures(seed, merging=seed == 0)
+        work = WORK_DIR / f"long2short-seed-{seed}"  # every finished part, and the checkpoints: a rerun resumes
+        out = l2s.seed_figures(seed, merging=seed == 0, work_dir=work)
         path.write_text(json.dumps(out) + "\n")
+        shutil.rmtree(work, ignore_errors=True)
         print(seed, {k: (v["pass@1"], v["length"]) for k, v in out.items() if isinstance(v, dict) and "pass@1" in v})
 
 

@@ -13,7 +13,7 @@ from rlllm_course.llm.tasks import make_prompt
 from rlllm_course.reasoning.partial_grpo import complete_groups, partial_grpo_step, train_partial_grpo
 from rlllm_course.reasoning.partial_rollout import Trajectory, add_segment
 from rlllm_course.reasoning.partial_rollout_engine import (full_rollouts, generate_segments, pad_ids,
-                                                           partial_rollouts, prompt_token_ids)
+                                                           partial_rollouts, prefill_by_length, prompt_token_ids)
 from rlllm_course.reasoning.tasks import reasoning_problems
 
 torch.set_num_threads(1)
@@ -46,6 +46,25 @@ def test_greedy_continuation_equals_one_uninterrupted_generation(policy, problem
     assert [got[p["question"]] for p in problems] == want
     if budget < max(map(len, want)):
         assert any(r["continued"] and r["new"] for r in out["iterations"])  # a mixed batch did happen
+
+
+def test_prefill_by_length_caches_what_one_padded_forward_caches(policy):
+    model, tokenizer = policy
+    g = torch.Generator().manual_seed(0)
+    rows = [torch.randint(3, 40, (n,), generator=g).tolist() for n in (12, 40, 13, 1, 70, 30, 12)]
+    width = max(map(len, rows)) - 1
+    ids, mask = pad_ids([r[:-1] for r in rows], tokenizer.pad_token_id)  # (R, width)
+    with torch.no_grad():
+        one = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                    use_cache=True)
+    cache = prefill_by_length(model, rows, tokenizer.pad_token_id, bucket=16)  # four groups, one of a single id
+    layers = list(cache)
+    assert len(layers) == model.config.num_hidden_layers
+    real = mask.bool()[:, None, :, None]  # (R, 1, width, 1): the positions the attention mask lets through
+    for (k, v, *_), (k1, v1, *_) in zip(layers, one[1]):
+        assert k.shape == k1.shape == (len(rows), model.config.num_key_value_heads, width, model.config.head_dim)
+        assert torch.allclose(k * real, k1 * real, atol=1e-5) and torch.allclose(v * real, v1 * real, atol=1e-5)
+    assert prefill_by_length(model, [[5], [7]], tokenizer.pad_token_id) is None  # nothing before the last id
 
 
 def test_stored_logprobs_are_the_samplers_at_its_temperature(policy, problems):

@@ -89,6 +89,24 @@ def test_a_few_steps_raise_the_margin_and_the_chosen_logp():
     assert history[-1]["dpo/reward_chosen"] > 0
 
 
+def test_sft_weight_adds_the_chosen_nll_per_token():
+    model, tok = policy()
+    with torch.no_grad():
+        ids, mask, labels = response_batch([p["prompt"] for p in PAIRS], [p["chosen"] for p in PAIRS], tok)
+        want = -sequence_logps(model, ids, mask, labels).sum() / (labels != -100).sum()  # before any step
+    one = DPOConfig(epochs=1, batch_size=len(PAIRS), lr=0.0)  # one step over every pair, no update
+    plain = train_dpo(model, tok, PAIRS, one, progress=False)[0]
+    weighted = train_dpo(policy()[0], tok, PAIRS, DPOConfig(**{**one.__dict__, "sft_weight": 0.5}), progress=False)[0]
+    assert plain["dpo/sft_nll"] == pytest.approx(want.item(), rel=1e-5)  # logged at weight 0 too
+    assert plain["loss"] == pytest.approx(plain["dpo/loss"]) == pytest.approx(math.log(2), abs=1e-6)
+    assert weighted["loss"] == pytest.approx(weighted["dpo/loss"] + 0.5 * want.item(), rel=1e-5)
+    # in training, the term keeps the chosen answers likely while the margin grows
+    base, nll = policy()[0], policy()[0]
+    train_dpo(base, tok, PAIRS, TOY, progress=False)
+    train_dpo(nll, tok, PAIRS, DPOConfig(**{**TOY.__dict__, "sft_weight": 1.0}), progress=False)
+    assert logps_of(nll, tok, PAIRS, "chosen").mean() > logps_of(base, tok, PAIRS, "chosen").mean()
+
+
 def test_reference_is_frozen_and_not_optimized(monkeypatch):
     model, tok = policy()
     ref, _ = policy()
@@ -162,6 +180,7 @@ PAIR = PAIRS[0]
     ([PAIR], DPOConfig(batch_size=0), "batch_size"),
     ([PAIR], DPOConfig(epochs=0), "epochs"),
     ([PAIR], DPOConfig(max_grad_norm=0), "max_grad_norm"),
+    ([PAIR], DPOConfig(sft_weight=-1.0), "sft_weight must be >= 0"),
 ])
 def test_argument_errors(pairs, config, match):
     model, tok = policy()

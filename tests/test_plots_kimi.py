@@ -133,8 +133,12 @@ def test_the_long2short_pictures_draw_every_method_and_seed():
     seeds = [{k: point(0.9 + 0.01 * s, 50 - s) for k in kimi.METHODS} for s in range(3)]
     merging = [{"alpha": a, **point(a, 40 + 60 * a)} for a in (0.0, 0.5, 1.0)]
     fig = kimi.long2short_frontier(point(1.0, 100), point(0.95, 43), merging, seeds)
-    # merging line + per method (3 seeds, 1 mean) + the two reference models
+    # merging line + per method (3 seeds, 1 mean) + the two reference models; the zoom has all but the long one
     assert len(fig.axes[0].collections) == 2 * len(kimi.METHODS) + 2
+    zoom = fig.axes[0].child_axes[0]
+    assert len(zoom.collections) == 2 * len(kimi.METHODS) + 1
+    lo, hi = zoom.get_xlim()
+    assert lo < 43 < hi < 100  # around the short model and the methods, not the long model
     plt.close(fig)
     curves = {"rl": [[{"step": 5, **point(0.9, 60)}, {"step": 10, **point(0.95, 45)}]] * 2}
     fig = kimi.tradeoff_over_training(curves, long=point(1.0, 100))

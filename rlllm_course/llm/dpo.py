@@ -13,6 +13,14 @@ completions without the eos. log pi(y | x) is the sum over the completion's
 tokens and its eos (stopping is part of the response), never the prompt's.
 The pieces of the batch (tokenizing, micro-batches, the learning-rate schedule,
 the optimizer) are those of ``sft``.
+
+When chosen and rejected share most of their tokens, DPO can raise the margin by
+lowering both log-probs and hand the freed probability to answers in neither (the
+chosen log-prob falls; Pal et al. 2024, Pang et al. 2024). ``sft_weight`` adds the
+chosen responses' negative log-likelihood per token, as TRL does with
+``loss_type=["sigmoid", "sft"]`` and ``loss_weights=[1, sft_weight]`` (RPO):
+
+    L = L_DPO + sft_weight * (- sum of log pi(chosen tokens) / number of chosen tokens)
 """
 
 import copy
@@ -42,6 +50,7 @@ class DPOConfig:
     warmup_steps: int = 5  # linear warm-up, then cosine decay to 10% of lr (sft.lr_at)
     weight_decay: float = 0.0  # DPO's anchor is the reference, not zero weights
     beta: float = 0.1  # scale of the implicit reward: small beta lets the policy drift further
+    sft_weight: float = 0.0  # weight of the chosen responses' per-token NLL (TRL's "sft" loss term)
     max_grad_norm: float = 1.0
     checkpoint_dir: str = ""  # "" disables checkpoints; otherwise resumes from the last one
     checkpoint_every: int = 50
@@ -117,6 +126,8 @@ def check_config(config):
         raise ValueError(f"beta must be > 0 (the implicit reward is beta * log-ratio), got {config.beta}")
     if not (isinstance(config.batch_size, int) and config.batch_size >= 1):
         raise ValueError(f"batch_size must be a positive integer (pairs per step), got {config.batch_size!r}")
+    if not config.sft_weight >= 0:
+        raise ValueError(f"sft_weight must be >= 0 (the weight of the chosen responses' NLL), got {config.sft_weight}")
     if not config.epochs > 0:
         raise ValueError(f"epochs must be > 0, got {config.epochs}")
     if not (config.lr >= 0 and config.max_grad_norm > 0 and config.weight_decay >= 0):
@@ -140,10 +151,13 @@ def train_dpo(model, tokenizer, pairs, config=DPOConfig(), ref_model=None, progr
     `model` is moved to ``config.device``; a given ref_model is run where it is.
     Each step takes ``batch_size`` pairs (shuffled per epoch from ``seed``), runs
     chosen and rejected through the policy together, and takes one clipped AdamW
-    step on ``losses.dpo_loss`` with the ``sft.lr_at`` schedule.
-    Returns a list of {"step", "dpo/loss", "dpo/reward_chosen", "dpo/reward_rejected",
-    "dpo/accuracy", "dpo/margin", "dpo/logp_chosen", "dpo/logp_rejected" (mean
-    policy log-probs), "lr", "grad_norm" (before clipping), "seconds"}.
+    step on ``losses.dpo_loss`` (+ ``sft_weight`` times the chosen NLL) with the
+    ``sft.lr_at`` schedule.
+    Returns a list of {"step", "loss" (the one minimised), "dpo/loss", "dpo/sft_nll"
+    (per chosen token, logged whatever the weight), "dpo/reward_chosen",
+    "dpo/reward_rejected", "dpo/accuracy", "dpo/margin", "dpo/logp_chosen",
+    "dpo/logp_rejected" (mean policy log-probs), "lr", "grad_norm" (before
+    clipping), "seconds"}.
     """
     check_pairs(pairs)
     check_config(config)
@@ -153,6 +167,7 @@ def train_dpo(model, tokenizer, pairs, config=DPOConfig(), ref_model=None, progr
     steps = max(1, math.ceil(config.epochs * n / B))
     order = batch_order(n, steps, B, config.seed)
     prompts, chosen, rejected = ([p[key] for p in pairs] for key in PAIR_KEYS)
+    chosen_tokens = (response_batch(prompts, chosen, tokenizer)[2] != -100).sum(-1).to(config.device)  # (N,) eos in
     # identifies the data a checkpoint's reference log-probs belong to
     fingerprint = zlib.crc32(json.dumps([prompts, chosen, rejected]).encode())
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
@@ -196,10 +211,14 @@ def train_dpo(model, tokenizer, pairs, config=DPOConfig(), ref_model=None, progr
         policy_chosen, policy_rejected = logps[:len(idx)], logps[len(idx):]  # (B,), (B,)
         loss, metrics = dpo_loss(policy_chosen, policy_rejected, ref_chosen[idx], ref_rejected[idx],
                                  beta=config.beta)
+        nll = -policy_chosen.sum() / chosen_tokens[idx].sum()  # per chosen token, over the batch
+        if config.sft_weight:
+            loss = loss + config.sft_weight * nll
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
-        log = {"step": step, **metrics, "dpo/logp_chosen": policy_chosen.mean().item(),
+        log = {"step": step, **metrics, "loss": loss.item(), "dpo/sft_nll": nll.item(),
+               "dpo/logp_chosen": policy_chosen.mean().item(),
                "dpo/logp_rejected": policy_rejected.mean().item(), "lr": lr,
                "grad_norm": grad_norm.item(), "seconds": time.time() - clock}
         history.append(log)

@@ -334,29 +334,42 @@ def long2short_frontier(long, short, merging, seeds):
     long, short: {"pass@1", "length"} of the two reference models; merging: list of
     {"alpha", "pass@1", "length"}; seeds: list of one dict per seed, {method: {"pass@1",
     "length"}} for the keys of ``METHODS`` (one small marker per seed, a large one for the mean).
+    An inset zooms on the methods and the short model, which may lie within a token of each other.
     """
     if not seeds:
         raise ValueError("seeds must hold at least one seed's figures")
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
+    zoom = ax.inset_axes([0.3, 0.3, 0.3, 0.45])
     order = sorted(merging, key=lambda m: m["alpha"])
     ax.plot([m["length"] for m in order], [m["pass@1"] for m in order], ".-", color="0.6", zorder=1,
             label="merging (α from 0 to 1)")
     for m in order:
         ax.annotate(f"{m['alpha']:g}", (m["length"], m["pass@1"]), textcoords="offset points", xytext=(3, 3),
                     fontsize=7, color="0.4")
+    xs, ys = [short["length"]], [short["pass@1"]]
     for i, (key, name) in enumerate(METHODS.items()):
         x = [s[key]["length"] for s in seeds]
         y = [s[key]["pass@1"] for s in seeds]
-        ax.scatter(x, y, s=18, color=f"C{i}", alpha=0.5, zorder=2)
-        ax.scatter([np.mean(x)], [np.mean(y)], s=90, color=f"C{i}", edgecolor="k", zorder=3,
-                   label=f"{name} (mean of {len(seeds)} seeds)")
+        xs, ys = xs + x, ys + y
+        for a in (ax, zoom):
+            a.scatter(x, y, s=18, color=f"C{i}", alpha=0.5, zorder=2)
+            a.scatter([np.mean(x)], [np.mean(y)], s=90, color=f"C{i}", edgecolor="k", zorder=3,
+                      label=f"{name} (mean of {len(seeds)} seeds)" if a is ax else None)
     ax.scatter([long["length"]], [long["pass@1"]], marker="*", s=260, color="k", zorder=4, label="long-CoT model")
-    ax.scatter([short["length"]], [short["pass@1"]], marker="s", s=90, color="w", edgecolor="k", zorder=4,
-               label="short-CoT model")
+    for a in (ax, zoom):
+        a.scatter([short["length"]], [short["pass@1"]], marker="s", s=90, color="w", edgecolor="k", zorder=4,
+                  label="short-CoT model" if a is ax else None)
+    pad_x, pad_y = 0.1 * (max(xs) - min(xs)) + 0.3, 0.1 * (max(ys) - min(ys)) + 0.005
+    zoom.set_xlim(min(xs) - pad_x, max(xs) + pad_x)
+    zoom.set_ylim(min(ys) - pad_y, max(ys) + pad_y)
+    zoom.set_title("zoom on the methods", fontsize=8)
+    zoom.tick_params(labelsize=7)
+    zoom.grid(alpha=0.3)
+    ax.indicate_inset_zoom(zoom, edgecolor="0.5")
     ax.set(xlabel="mean greedy tokens per answer (held-out)", ylabel="greedy pass@1 (held-out)",
            title="long2short: accuracy against length")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     return fig
 

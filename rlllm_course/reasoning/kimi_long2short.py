@@ -7,7 +7,7 @@ the reasoning base, so their weights can be averaged. From the long model:
 2. **shortest rejection sampling**: ``N_SAMPLES`` answers per training prompt, the
    shortest correct one kept, SFT of the long model on them;
 3. **DPO**: the shortest correct answer chosen, wrong and >= 1.5x longer ones rejected
-   (``long2short.dpo_pairs``), DPO of the long model;
+   (``long2short.dpo_pairs``), DPO of the long model with the chosen answers' NLL added (``L2S_DPO``);
 4. **long2short RL**: GRPO from the long model with Kimi's length reward and a
    smaller rollout cap (``RL_MAX_NEW_TOKENS``); ``length_rl`` is the same run with
    the full cap, to tell the two apart.
@@ -17,6 +17,7 @@ greedy tokens, with room for the longest answer (``long_cot.MAX_NEW_TOKENS``).
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import torch
 
@@ -40,7 +41,10 @@ RL_MAX_NEW_TOKENS = 64  # long2short RL's cap: a single check of a 5-digit sum f
 SEEDS = (0, 1, 2)
 FIGURES_DIR = DATA_DIR / "kimi" / "long2short"
 L2S_SFT = SFTConfig(epochs=2.0, batch_size=32, lr=3e-4, warmup_steps=5)
-L2S_DPO = DPOConfig(epochs=2.0, batch_size=16, lr=1e-4, beta=0.1)  # at 3e-4 the long model fell to 16% pass@1
+# A pair agrees up to the end of the first check, where the chosen answer closes its thought and the
+# rejected one checks again: plain DPO (lr 1e-4, and 3e-5 less so) lowered both and left the long model at
+# 2% pass@1 with short answers; the chosen answers' NLL (weight 1, RPO) keeps them likely.
+L2S_DPO = DPOConfig(epochs=2.0, batch_size=16, lr=3e-5, beta=0.1, sft_weight=1.0)
 
 
 def figures(model, tokenizer, n_eval=100):
@@ -86,22 +90,22 @@ def long_samples(seed=0, n_prompts=N_PROMPTS, batch_prompts=8):
             "lengths": lengths}
 
 
-def shortest_rs_sft(samples, seed=0, progress=True):
+def shortest_rs_sft(samples, seed=0, progress=True, checkpoint_dir=""):
     """Shortest rejection sampling: SFT of the long model on the shortest correct answer of each prompt."""
     picks = shortest_correct(samples["completions"], samples["correct"], samples["lengths"], N_SAMPLES)
     kept = [(samples["prompts"][g], samples["completions"][c]) for g, c in enumerate(picks) if c is not None]
     model, tokenizer = load_policy(LONG)
-    train_sft(model, tokenizer, [p for p, _ in kept], [r for _, r in kept], replace(L2S_SFT, seed=seed),
-              progress=progress, desc="shortest RS SFT")
+    train_sft(model, tokenizer, [p for p, _ in kept], [r for _, r in kept],
+              replace(L2S_SFT, seed=seed, checkpoint_dir=checkpoint_dir), progress=progress, desc="shortest RS SFT")
     return model, tokenizer, len(kept)
 
 
-def long2short_dpo(samples, seed=0, progress=True):
+def long2short_dpo(samples, seed=0, progress=True, checkpoint_dir=""):
     """DPO of the long model on Kimi's long2short pairs from `samples`."""
     pairs = dpo_pairs(samples["prompts"], samples["completions"], samples["correct"], samples["lengths"],
                       N_SAMPLES)
     model, tokenizer = load_policy(LONG)
-    train_dpo(model, tokenizer, pairs, replace(L2S_DPO, seed=seed), progress=progress)
+    train_dpo(model, tokenizer, pairs, replace(L2S_DPO, seed=seed, checkpoint_dir=checkpoint_dir), progress=progress)
     return model, tokenizer, len(pairs)
 
 
@@ -111,10 +115,10 @@ def rl_config(seed=0, max_new_tokens=RL_MAX_NEW_TOKENS, **overrides):
                              "max_new_tokens": max_new_tokens, **overrides})
 
 
-def long2short_rl(seed=0, max_new_tokens=RL_MAX_NEW_TOKENS, progress=True, out=None):
+def long2short_rl(seed=0, max_new_tokens=RL_MAX_NEW_TOKENS, progress=True, checkpoint_dir=""):
     """Train ``rl_config``; return (model, tokenizer, history) (held-out curves every 5 steps)."""
-    model, tokenizer, history, _ = train_run(rl_config(seed, max_new_tokens), out=out, n_eval=0, progress=progress,
-                                             eval_max_new_tokens=MAX_NEW_TOKENS)
+    model, tokenizer, history, _ = train_run(rl_config(seed, max_new_tokens, checkpoint_dir=checkpoint_dir),
+                                             n_eval=0, progress=progress, eval_max_new_tokens=MAX_NEW_TOKENS)
     return model, tokenizer, history
 
 
@@ -124,25 +128,52 @@ def curve(history):
             for log in history if "eval/pass@1" in log]
 
 
-def seed_figures(seed, merging=False, progress=True):
+def seed_figures(seed, merging=False, progress=True, work_dir=None):
     """Everything of one seed: the four methods' ``figures`` and the samples they came from.
 
     merging: also the long and short models and the merging sweep over ``ALPHAS``
     (nothing there is drawn at random: once is enough, with seed 0).
+    work_dir: a folder where every finished part is saved (``<part>.json``) and
+    every training checkpoints; run again with it, an interrupted build resumes
+    where it stopped.
     """
+    work = Path(work_dir) if work_dir else None
+
+    def part(name, compute):
+        path = work / f"{name}.json" if work else None
+        if path is not None and path.exists():
+            return json.loads(path.read_text())
+        value = compute(str(work / f"{name}-checkpoint") if work else "")
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(value))
+        return value
+
+    def rl(cap):
+        def compute(checkpoint_dir):
+            model, tokenizer, history = long2short_rl(seed, cap, progress, checkpoint_dir)
+            return {**figures(model, tokenizer), "curve": curve(history), "max_new_tokens": cap}
+        return compute
+
     out = {"seed": seed}
     if merging:
-        out["long"] = figures(*load_policy(LONG))
-        out["short"] = figures(*load_policy(SHORT))
-        out["merging"] = [{"alpha": a, **figures(*merged(a))} for a in ALPHAS]
-    samples = long_samples(seed)
-    model, tokenizer, kept = shortest_rs_sft(samples, seed, progress)
-    out["rs_sft"] = {**figures(model, tokenizer), "examples": kept}
-    model, tokenizer, pairs = long2short_dpo(samples, seed, progress)
-    out["dpo"] = {**figures(model, tokenizer), "pairs": pairs}
-    for name, cap in (("rl", RL_MAX_NEW_TOKENS), ("length_rl", MAX_NEW_TOKENS)):
-        model, tokenizer, history = long2short_rl(seed, cap, progress)
-        out[name] = {**figures(model, tokenizer), "curve": curve(history), "max_new_tokens": cap}
+        out["long"] = part("long", lambda _: figures(*load_policy(LONG)))
+        out["short"] = part("short", lambda _: figures(*load_policy(SHORT)))
+        out["merging"] = part("merging", lambda _: [{"alpha": a, **figures(*merged(a))} for a in ALPHAS])
+    samples = part("samples", lambda _: long_samples(seed))
+
+    def rs_sft(checkpoint_dir):
+        model, tokenizer, kept = shortest_rs_sft(samples, seed, progress, checkpoint_dir)
+        return {**figures(model, tokenizer), "examples": kept}
+
+    def dpo(checkpoint_dir):
+        model, tokenizer, pairs = long2short_dpo(samples, seed, progress, checkpoint_dir)
+        return {**figures(model, tokenizer), "pairs": pairs}
+
+    out["rs_sft"] = part("rs_sft", rs_sft)
+    out["dpo"] = part("dpo", dpo)
+    out["rl"] = part("rl", rl(RL_MAX_NEW_TOKENS))
+    out["length_rl"] = part("length_rl", rl(MAX_NEW_TOKENS))
     out["samples"] = {k: samples[k] for k in ("completions", "correct", "lengths")}
     return out
 

@@ -31,15 +31,24 @@ its own cap (max_length minus its length) and the token is discarded. Over a pha
 
 the same definition for both phases. The cost of partial rollouts it does not
 count: a continued trajectory is prefilled again (prompt + response) each
-iteration, since no KV cache survives between iterations; that time is in
-``seconds`` and so in ``tokens_per_second``.
+iteration, since no KV cache survives between iterations (the weights change in
+between); that time is in ``seconds`` and so in ``tokens_per_second``.
+
+The prefill. One left-padded forward over R rows costs R x (longest row)
+positions, padding included, and on a CPU the prefill is compute-bound: a new
+prompt of a dozen tokens next to a trajectory continued for the third time would
+be padded to its length. ``prefill_by_length`` prefills rows of similar length
+together and hands ``generate`` the merged KV cache, as an inference engine
+without padding (vLLM's) would spend only the rows' own positions.
 """
 
+import inspect
 import time
 from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
+from transformers import DynamicCache
 
 from ..llm.tasks import TINY_TEMPLATE, make_prompt
 from .partial_rollout import PartialRolloutBuffer, Trajectory, add_segment, end_iteration, plan_iteration
@@ -68,6 +77,54 @@ def prompt_token_ids(tokenizer, trajectories, template=TINY_TEMPLATE):
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
+PREFILL_BUCKET = 16  # rows whose lengths lie within this many tokens are prefilled in one forward
+
+
+def _cache_kwarg(model):
+    # transformers 5.24 renamed ``past_key_values`` to ``cache``; the course allows any 5.x
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+@torch.no_grad()
+def prefill_by_length(model, rows, pad_value, bucket=PREFILL_BUCKET):
+    """The KV cache of every row but its last id, rows of similar length prefilled together.
+
+    rows: R lists of ids (each at least one). The rows, sorted by length, are cut
+    into groups whose lengths lie within `bucket` of the group's shortest; each
+    group is one left-padded forward at its own width (positions counted from each
+    row's first id, as ``generate`` counts them), and the keys and values are
+    left-padded to the widest group's, where the attention mask hides them as it
+    hides the padding of one forward. Returns a ``DynamicCache`` of R rows and
+    (longest row - 1) positions, in the order of `rows`, or None when that is 0.
+    """
+    width = max(map(len, rows)) - 1
+    if width == 0:
+        return None
+    device, kwarg = next(model.parameters()).device, _cache_kwarg(model)
+    order = sorted(range(len(rows)), key=lambda b: len(rows[b]))
+    groups = []
+    for b in order:
+        if groups and len(rows[b]) <= len(rows[groups[-1][0]]) + bucket:
+            groups[-1].append(b)
+        else:
+            groups.append([b])
+    layers = []  # per layer [keys, values], each (R, heads, width, head_dim), zero where the mask hides them
+    for group in groups:
+        ids, mask = pad_ids([rows[b][:-1] for b in group], pad_value)  # (n, w)
+        if ids.shape[1] == 0:
+            continue  # rows of one id: nothing comes before their last one
+        cache = DynamicCache()
+        model(input_ids=ids.to(device), attention_mask=mask.to(device), use_cache=True,
+              position_ids=(mask.cumsum(-1) - 1).clamp(min=0).to(device), **{kwarg: cache})
+        at = torch.tensor(group, device=device)
+        for layer, (keys, values, *_) in enumerate(cache):  # (n, heads, w, head_dim)
+            if layer == len(layers):
+                layers.append([keys.new_zeros(len(rows), keys.shape[1], width, keys.shape[3]) for _ in range(2)])
+            layers[layer][0][at, :, width - keys.shape[2]:] = keys  # left-padded to the widest group
+            layers[layer][1][at, :, width - keys.shape[2]:] = values
+    return DynamicCache(ddp_cache_data=[tuple(kv) for kv in layers])
+
+
 def _check_int(name, value, low=1):
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -88,7 +145,8 @@ def generate_segments(model, tokenizer, trajectories, iteration, budget, max_len
     this iteration; max_length: cap on a whole response (tokens, eos included).
     Row b continues from prompt ids + its response ids and keeps its first
     ``limit_b = min(budget, max_length - len(response_b))`` new tokens, up to and
-    including its first eos. One ``model.generate`` call with max_new_tokens =
+    including its first eos. ``prefill_by_length`` caches every row but its last
+    id, then one ``model.generate`` call with max_new_tokens =
     max_b limit_b = min(budget, max_length - shortest response), sampling at
     `temperature` (top-k and top-p off), or the argmax with ``greedy=True``.
     Each segment stores the sampler's log-probs of its tokens,
@@ -112,10 +170,13 @@ def generate_segments(model, tokenizer, trajectories, iteration, budget, max_len
     rows = [p + t.response for p, t in zip(prompt_token_ids(tokenizer, trajectories, template), trajectories)]
     limits = [min(budget, max_length - t.response_length) for t in trajectories]  # (R,)
     input_ids, attention_mask = pad_ids(rows, tokenizer.pad_token_id, side="left")  # (R, C)
-    sampling = {} if greedy else {"temperature": temperature, "top_p": 1.0, "top_k": 0}
+    options = {} if greedy else {"temperature": temperature, "top_p": 1.0, "top_k": 0}
+    cache = prefill_by_length(model, rows, tokenizer.pad_token_id)  # C - 1 positions: generate starts at the last
+    if cache is not None:
+        options[_cache_kwarg(model)] = cache
     out = model.generate(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
                          max_new_tokens=max(limits), do_sample=not greedy, pad_token_id=tokenizer.pad_token_id,
-                         eos_token_id=eos, return_dict_in_generate=True, output_logits=True, **sampling)
+                         eos_token_id=eos, return_dict_in_generate=True, output_logits=True, **options)
     new_ids = out.sequences[:, input_ids.shape[1]:]  # (R, S)
     # output_logits are the raw logits, before the temperature warper: scale them ourselves.
     logits = torch.stack(out.logits, dim=1).float() / temperature  # (R, S, V)
