@@ -37,8 +37,12 @@ course: $(VENV)/.installed
 	$(LAB_CONFIG) $(BIN)/jupyter lab --LabApp.default_url=/lab/tree/notebooks --port=$(PORT) \
 		$(if $(HEADLESS),--no-browser --ip=0.0.0.0) $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# The unit tests on two workers (pytest-xdist), then the notebook tests, which run two kernels
+# at a time on their own; both always run, and `make test` fails if either does.
+NOTEBOOK_TESTS := tests/test_course.py tests/test_notebook_seeds.py
 test: $(VENV)/.installed $(MATHJAX)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 2 $(addprefix --ignore=,$(NOTEBOOK_TESTS)); unit=$$?; \
+	$(BIN)/python -m pytest $(NOTEBOOK_TESTS) && exit $$unit
 
 release: $(VENV)/.installed
 	$(BIN)/rlllm-course release

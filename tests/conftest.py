@@ -60,14 +60,3 @@ def solution(name):
 def released(name):
     return read_nb(ROOT / "notebooks" / name / f"{name}.ipynb")
 
-
-# `make test` runs two pytest workers (pytest-xdist, --dist loadgroup). The tests that run notebooks share
-# session-wide runs (one grading of every submission, one run per extra seed), so they go to one worker,
-# which grades two notebooks at a time, while the other worker takes the unit tests.
-NOTEBOOK_TESTS = {"test_course.py", "test_notebook_seeds.py"}
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        if item.path.name in NOTEBOOK_TESTS:
-            item.add_marker(pytest.mark.xdist_group("notebooks"))
