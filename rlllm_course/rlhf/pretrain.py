@@ -1,0 +1,76 @@
+"""How the assistant base was made: a small assistant that has seen every kind of response.
+
+Like an instruction-tuned model before RLHF, the base has read conversations of
+every quality: right and wrong answers, roundings, refusals, hedges, rude
+remarks and polite openers, in the mix of ``assistant_task.sample_response``
+(answers right 45%, about 15%, wrong 25%, refusals 15%; a hedge on 30% of the
+numbers; a rude remark on 20% of the responses), with 0, 1, 2 or 3 openers
+(``PRETRAIN_OPENERS``: 35/35/20/10%, where the preference pairs stop at two). Its samples
+therefore cover the gold reward's whole range, which leaves RLHF room to work.
+A "right" answer in the data is the true sum; whether the model can compute it
+is another matter: a tiny transformer adds short numbers in one go and guesses
+at long ones, so on the long sums its confident answers are often wrong and a
+hedge is the honest choice. The loss is ``llm.sft``'s response-only cross-entropy
+on a from-scratch Llama (the tokenizer has one token per character).
+"""
+
+import random
+from dataclasses import dataclass
+
+import torch
+from transformers import LlamaForCausalLM
+
+from ..llm.model import tiny_config
+from ..llm.sft import SFTConfig, train_sft
+from ..llm.tokenizer import build_tokenizer
+from .assistant_task import assistant_problems, make_prompt, sample_response
+
+ASSISTANT_ALPHABET = list("abcdefghijklmnopqrstuvwxyz0123456789 .,!?'+:\n")
+PRETRAIN_OPENERS = (35, 35, 20, 10)  # weights of 0-3 openers; the preference pairs never hold three
+MAX_POSITIONS = 256  # a prompt of ~30 characters and responses up to ~110 (and room for RL to ramble)
+
+
+@dataclass
+class AssistantPretrainConfig:
+    seed: int = 0
+    steps: int = 2000
+    batch_size: int = 64
+    lr: float = 3e-3
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    intermediate_size: int = 512
+    num_threads: int = 1
+
+
+def build_assistant_tokenizer():
+    """``llm.tokenizer``'s character tokenizer over lowercase letters, digits and punctuation."""
+    return build_tokenizer(ASSISTANT_ALPHABET)
+
+
+def pretraining_examples(n, seed):
+    """`n` (prompt, response) pairs of the mixture, on training questions, reproducible from `seed`."""
+    rng = random.Random(seed)
+    problems = assistant_problems(n, seed=seed, split="train")
+    prompts = [make_prompt(p) for p in problems]
+    return prompts, [sample_response(p, rng, PRETRAIN_OPENERS)[0] for p in problems]
+
+
+def pretrain_assistant(tokenizer, config=AssistantPretrainConfig(), progress=True, checkpoint_dir=""):
+    """Train the assistant base from scratch on the mixture; return (model, sft history).
+
+    checkpoint_dir: where to save and resume (``llm.sft.train_sft``); "" for none.
+    """
+    prompts, responses = pretraining_examples(config.steps * config.batch_size, config.seed)
+    torch.manual_seed(config.seed)
+    model = LlamaForCausalLM(tiny_config(
+        len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id,
+        config.hidden_size, config.num_layers, config.num_heads, config.intermediate_size,
+        max_positions=MAX_POSITIONS))
+    sft = SFTConfig(seed=config.seed, epochs=1.0, batch_size=config.batch_size, lr=config.lr,
+                    warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+                    num_threads=config.num_threads, checkpoint_dir=str(checkpoint_dir))
+    history = train_sft(model, tokenizer, prompts, responses, sft, progress=progress, desc="pretrain")
+    return model, history

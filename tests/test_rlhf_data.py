@@ -1,0 +1,160 @@
+"""The RLHF track's data: the assistant task, its gold reward, the noisy labeller, the loader."""
+
+import json
+import math
+import random
+
+import pytest
+
+from rlllm_course.rlhf import assistant_task as task
+from rlllm_course.rlhf import preferences as prefs
+
+PROBLEM = task.assistant_problem(482, 37)  # 519
+
+
+@pytest.mark.parametrize("response, gold", [
+    ("it is 519.", 1.0),
+    ("it is 519. i am not sure.", 0.8),                  # an unneeded hedge costs a little
+    ("it is about 520.", 0.4),
+    ("it is 518.", -1.0),                                 # confidently wrong: the worst answer
+    ("it is 518. i am not sure.", -0.5),                  # wrong, but honest about it
+    ("sorry, i can not help.", 0.0),
+    ("what a dumb question. it is 519.", 0.0),            # right but rude
+    ("sure! it is 519.", 1.15),
+    ("sure! great question! it is 519.", 1.2),
+    ("sure! great question! happy to help! it is 519.", 0.9),   # the third opener costs 0.3
+    ("sure! sure! sure! sure! it is 519.", 0.6),          # repeats count too
+    ("it is about 510.", -1.0),                           # 'about' a wrong rounding is wrong
+    ("519", -0.5 - 0.02 * 3),                             # no answer sentence: three stray characters
+    ("it is 519.xyz", 1.0 - 0.02 * 3),
+])
+def test_gold_reward_is_the_documented_sum_of_its_parts(response, gold):
+    assert task.gold_reward(PROBLEM, response) == pytest.approx(gold)
+
+
+def test_responses_are_built_and_parsed_back_part_by_part():
+    rng = random.Random(0)
+    for problem in task.assistant_problems(200, seed=1):
+        text, parts = task.sample_response(problem, rng)
+        parsed = task.parse_response(problem, text)
+        assert parsed == {**parts, "rest": 0}, (text, parts, parsed)
+    with pytest.raises(ValueError, match="kind"):
+        task.response_text(PROBLEM, "maybe")
+    with pytest.raises(ValueError, match="openers"):
+        task.response_text(PROBLEM, "right", openers=7)
+
+
+def test_problems_split_like_the_other_tasks():
+    train, held = task.assistant_problems(300, seed=0), task.assistant_problems(100, seed=0, split="eval")
+    assert not {p["question"] for p in train} & {p["question"] for p in held}
+    assert len({p["question"] for p in held}) == 100
+    assert {len(str(p["a"])) for p in train} == set(task.DIGITS)
+    assert all(int(p["answer"]) == p["a"] + p["b"] for p in train)
+    assert task.make_prompt(PROBLEM) == "user: what is 482+37?\nassistant: "
+    with pytest.raises(ValueError, match="split"):
+        task.assistant_problems(1, 0, split="test")
+
+
+def test_the_labeller_is_bradley_terry_on_the_gold_reward():
+    assert prefs.preference_probability(1.0, 1.0) == 0.5
+    assert prefs.preference_probability(1.0, 0.0) == pytest.approx(1 / (1 + math.exp(-2)))
+    pairs = prefs.preference_pairs(3000, seed=0)
+    assert all(p["chosen"] != p["rejected"] for p in pairs)
+    for p in pairs[:200]:  # the stored gold rewards are the gold reward of the texts
+        problem = task.assistant_problem(*map(int, p["prompt"].split("is ")[1].split("?")[0].split("+")))
+        assert p["gold_chosen"] == pytest.approx(task.gold_reward(problem, p["chosen"]), abs=1e-4)
+    # the labeller picks the better response as often as Bradley-Terry says, no more
+    golds = [(p["gold_chosen"], p["gold_rejected"]) for p in pairs if p["gold_chosen"] != p["gold_rejected"]]
+    better = sum(c > r for c, r in golds) / len(golds)
+    expected = sum(max(prefs.preference_probability(c, r), prefs.preference_probability(r, c))
+                   for c, r in golds) / len(golds)
+    assert abs(better - expected) < 0.025
+    assert 0.72 < prefs.label_agreement([(p["gold_chosen"], p["gold_rejected"]) for p in pairs]) < 0.78
+
+
+def test_two_simulated_labellers_agree_as_label_agreement_says():
+    rng = random.Random(3)
+    golds = [(rng.uniform(-1, 1), rng.uniform(-1, 1)) for _ in range(4000)]
+    same = sum((rng.random() < prefs.preference_probability(a, b)) == (rng.random() < prefs.preference_probability(a, b))
+               for a, b in golds) / len(golds)
+    assert abs(same - prefs.label_agreement(golds)) < 0.02
+    assert prefs.label_ceiling(golds) > prefs.label_agreement(golds)  # max(p, 1-p) >= p^2 + (1-p)^2
+    with pytest.raises(ValueError, match="temperature"):
+        prefs.preference_probability(0.0, 1.0, temperature=0)
+
+
+def test_pairs_are_reproducible_and_differ_by_seed():
+    assert prefs.preference_pairs(50, seed=4) == prefs.preference_pairs(50, seed=4)
+    assert prefs.preference_pairs(50, seed=4) != prefs.preference_pairs(50, seed=5)
+
+
+def test_load_preferences_reads_trl_and_hh_rlhf_rows_from_a_folder(tmp_path):
+    trl = [{"prompt": "user: what is 1+1?\nassistant: ", "chosen": "it is 2.", "rejected": "it is 3.", "extra": 1}]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trl))
+    assert prefs.load_preferences(tmp_path) == trl
+    hh = tmp_path / "hh"
+    hh.mkdir()
+    dialogue = "\n\nHuman: what is 1+1?\n\nAssistant: let me see.\n\nHuman: well?\n\nAssistant:"
+    (hh / "test.jsonl").write_text(json.dumps({"chosen": dialogue + " it is 2.", "rejected": dialogue + " no."}) + "\n")
+    [pair] = prefs.load_preferences(hh, split="test")
+    assert (pair["prompt"], pair["chosen"], pair["rejected"]) == (dialogue, " it is 2.", " no.")
+    with pytest.raises(FileNotFoundError, match="validation"):
+        prefs.load_preferences(tmp_path, split="validation")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "train.jsonl").write_text(json.dumps({"prompt": "p", "chosen": "c"}) + "\n")
+    with pytest.raises(ValueError, match="rejected"):
+        prefs.load_preferences(tmp_path / "bad")
+
+
+def test_split_prompt_needs_an_assistant_cue():
+    with pytest.raises(ValueError, match="Assistant:"):
+        prefs.split_prompt("hello there", "hello you")
+
+
+def test_the_shipped_preference_files_are_what_the_build_writes():
+    from rlllm_course.llm.model import DATA_DIR
+    folder = DATA_DIR / "assistant-preferences"
+    test = prefs.load_preferences(folder, split="test")
+    assert test == prefs.preference_pairs(2000, seed=1, split="eval")
+    train = prefs.load_preferences(folder)
+    assert len(train) == 20000 and train[:100] == prefs.preference_pairs(100, seed=0)
+    held = {p["prompt"] for p in test}
+    assert not held & {p["prompt"] for p in train}  # no held-out question among the training pairs
+    # the HH-RLHF-style sample: dialogues in, the same responses out (after the cue's space)
+    hh = prefs.load_preferences(folder / "hh-sample")
+    assert len(hh) == 50
+    for row, pair in zip(hh, test):
+        assert row["prompt"].startswith("\n\nHuman: what is ") and row["prompt"].endswith("\n\nAssistant:")
+        assert (row["chosen"], row["rejected"]) == (" " + pair["chosen"], " " + pair["rejected"])
+
+
+def test_the_base_has_seen_three_openers_where_the_pairs_stop_at_two():
+    from rlllm_course.rlhf.pretrain import pretraining_examples
+    prompts, responses = pretraining_examples(4000, seed=0)
+    questions = [task.assistant_problem(*map(int, p.split("is ")[1].split("?")[0].split("+"))) for p in prompts]
+    counts = [task.parse_response(q, r)["openers"] for q, r in zip(questions, responses)]
+    assert 0.07 < counts.count(3) / len(counts) < 0.13
+    pair_counts = [task.parse_response(q, task.sample_response(q, random.Random(i))[0])["openers"]
+                   for i, q in enumerate(questions)]
+    assert max(pair_counts) == 2
+    assert not any(task.is_heldout(q["question"]) for q in questions)
+    with pytest.raises(ValueError, match="opener_weights"):
+        task.sample_response(PROBLEM, random.Random(0), opener_weights=(1,) * 9)
+
+
+def test_a_short_pretraining_saves_a_model_that_loads_like_any_other(tmp_path):
+    from rlllm_course.llm.model import load_policy
+    from rlllm_course.rlhf.evaluate import gold_figures
+    from rlllm_course.rlhf.pretrain import AssistantPretrainConfig, build_assistant_tokenizer, pretrain_assistant
+    tokenizer = build_assistant_tokenizer()
+    for text in (task.make_prompt(PROBLEM), *task.OPENERS, *task.RUDE, task.HEDGE, task.REFUSAL, "it is about 1234."):
+        assert tokenizer.unk_token_id not in tokenizer(text, add_special_tokens=False)["input_ids"], text
+    config = AssistantPretrainConfig(steps=3, batch_size=8, hidden_size=32, intermediate_size=64, num_layers=1)
+    model, history = pretrain_assistant(tokenizer, config, progress=False)
+    assert len(history) == 3 and history[-1]["loss"] < history[0]["loss"] + 1.0
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    loaded, tok = load_policy(str(tmp_path))
+    figures = gold_figures(loaded, tok, task.assistant_problems(6, seed=0, split="eval"), n_samples=2,
+                           max_new_tokens=8)
+    assert len(figures["completions"]) == 12 and sum(figures["kinds"].values()) == pytest.approx(1.0)
