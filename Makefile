@@ -3,6 +3,7 @@
 #                 (HEADLESS=1 make course: start the server without opening a browser;
 #                  ROLE=instructor make course: with nbgrader's formgrader and course tools)
 #   make test     run the whole test suite
+#   make test-seeds  run every solution notebook under seeds 2 and 3 too (by hand, before a release)
 PYTHON ?= python3
 VENV ?= .venv
 # torch is installed first and pinned: a bare `pip install torch` on Linux pulls a
@@ -21,7 +22,7 @@ LAB_CONFIG := $(if $(filter student,$(ROLE)),JUPYTER_CONFIG_PATH=$(CURDIR)/binde
 # The notebooks' formulas are checked with MathJax, the renderer JupyterLab uses.
 MATHJAX := $(VENV)/mathjax/node_modules/mathjax-full
 
-.PHONY: course test release
+.PHONY: course test test-seeds release
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +44,10 @@ NOTEBOOK_TESTS := tests/test_course.py tests/test_notebook_seeds.py
 test: $(VENV)/.installed $(MATHJAX)
 	$(BIN)/python -m pytest -n 2 $(addprefix --ignore=,$(NOTEBOOK_TESTS)); unit=$$?; \
 	$(BIN)/python -m pytest $(NOTEBOOK_TESTS) && exit $$unit
+
+SEEDS ?= 2,3
+test-seeds: $(VENV)/.installed
+	RLLLM_NOTEBOOK_SEEDS=$(SEEDS) $(BIN)/python -m pytest tests/test_notebook_seeds.py
 
 release: $(VENV)/.installed
 	$(BIN)/rlllm-course release

@@ -4,11 +4,14 @@ Floats differ between CPUs, so a trained policy differs from machine to machine:
 a notebook that only works for the outcome its author saw (an episode that ends,
 a group that is mixed) breaks on a student's laptop. Another SEED, injected
 right after the parameters cell as papermill would, is the closest stand-in for
-another machine that one machine has. Seed 1 runs in the nbgrader round trip
-(``test_course``: the delegating submission is the solution under SEED = 1);
-this file runs the others.
+another machine that one machine has. Seeds 0 and 1 run in every ``make test``,
+in the nbgrader round trip (``test_course``: the solution under its own SEED = 0,
+the delegating submission under SEED = 1); this file runs more of them, by hand
+before a release, as ``make test-seeds`` (``RLLLM_NOTEBOOK_SEEDS=2,3``): a full
+pass over every notebook costs as much as the round trip itself.
 """
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
@@ -17,7 +20,7 @@ from nbclient import NotebookClient
 
 from conftest import ASSIGNMENTS, ROOT, seed_cell_at
 
-SEEDS = (2,)
+SEEDS = tuple(int(s) for s in os.environ.get("RLLLM_NOTEBOOK_SEEDS", "").split(",") if s.strip())
 CELL_TIMEOUT = 120  # seconds; a FAST cell takes a few
 
 
@@ -57,7 +60,8 @@ def test_the_seed_is_injected_after_the_parameters_cell():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.skipif(not SEEDS, reason="more seeds run by hand: RLLLM_NOTEBOOK_SEEDS=2,3 (make test-seeds)")
+@pytest.mark.parametrize("seed", SEEDS or (2,))
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_solution_runs_clean_and_draws_every_figure_under_another_seed(seeded_runs, name, seed):
     errors, blank = seeded_runs[name, seed]

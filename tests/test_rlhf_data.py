@@ -13,23 +13,30 @@ PROBLEM = task.assistant_problem(482, 37)  # 519
 
 
 @pytest.mark.parametrize("response, gold", [
-    ("it is 519.", 1.0),
-    ("it is 519. i am not sure.", 0.8),                  # an unneeded hedge costs a little
-    ("it is about 520.", 0.4),
-    ("it is 518.", -1.0),                                 # confidently wrong: the worst answer
-    ("it is 518. i am not sure.", -0.5),                  # wrong, but honest about it
+    ("482+37 is 519.", 1.0),
+    ("482+37 is 519. i am not sure.", 0.8),                  # an unneeded hedge costs a little
+    ("482+37 is about 520.", 0.4),
+    ("482+37 is 518.", -1.0),                                 # confidently wrong: the worst answer
+    ("482+37 is 518. i am not sure.", -0.5),                  # wrong, but honest about it
     ("sorry, i can not help.", 0.0),
-    ("what a dumb question. it is 519.", 0.0),            # right but rude
-    ("sure! it is 519.", 1.15),
-    ("sure! great question! it is 519.", 1.2),
-    ("sure! great question! happy to help! it is 519.", 0.9),   # the third opener costs 0.3
-    ("sure! sure! sure! sure! it is 519.", 0.6),          # repeats count too
-    ("it is about 510.", -1.0),                           # 'about' a wrong rounding is wrong
+    ("what a dumb question. 482+37 is 519.", 0.0),            # right but rude
+    ("sure! 482+37 is 519.", 1.15),
+    ("sure! great question! 482+37 is 519.", 1.2),
+    ("sure! great question! happy to help! 482+37 is 519.", 0.9),   # the third opener costs 0.3
+    ("sure! sure! sure! sure! 482+37 is 519.", 0.6),          # repeats count too
+    ("482+37 is about 510.", -1.0),                           # 'about' a wrong rounding is wrong
     ("519", -0.5 - 0.02 * 3),                             # no answer sentence: three stray characters
-    ("it is 519.xyz", 1.0 - 0.02 * 3),
+    ("482+37 is 519.xyz", 1.0 - 0.02 * 3),
+    ("1+1 is 519.", 1.0),                                 # the value is judged, a misquoted sum is not
 ])
 def test_gold_reward_is_the_documented_sum_of_its_parts(response, gold):
     assert task.gold_reward(PROBLEM, response) == pytest.approx(gold)
+
+
+def test_a_prompt_gives_its_problem_back():
+    assert task.problem_from_prompt(task.make_prompt(PROBLEM)) == PROBLEM
+    with pytest.raises(ValueError, match="make_prompt"):
+        task.problem_from_prompt("Q:1+2\nA:")
 
 
 def test_responses_are_built_and_parsed_back_part_by_part():
@@ -89,7 +96,7 @@ def test_pairs_are_reproducible_and_differ_by_seed():
 
 
 def test_load_preferences_reads_trl_and_hh_rlhf_rows_from_a_folder(tmp_path):
-    trl = [{"prompt": "user: what is 1+1?\nassistant: ", "chosen": "it is 2.", "rejected": "it is 3.", "extra": 1}]
+    trl = [{"prompt": "user: what is 1+1?\nassistant: ", "chosen": "1+1 is 2.", "rejected": "1+1 is 3.", "extra": 1}]
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in trl))
     assert prefs.load_preferences(tmp_path) == trl
     hh = tmp_path / "hh"
@@ -131,7 +138,7 @@ def test_the_shipped_preference_files_are_what_the_build_writes():
 def test_the_base_has_seen_three_openers_where_the_pairs_stop_at_two():
     from rlllm_course.rlhf.pretrain import pretraining_examples
     prompts, responses = pretraining_examples(4000, seed=0)
-    questions = [task.assistant_problem(*map(int, p.split("is ")[1].split("?")[0].split("+"))) for p in prompts]
+    questions = [task.problem_from_prompt(p) for p in prompts]
     counts = [task.parse_response(q, r)["openers"] for q, r in zip(questions, responses)]
     assert 0.07 < counts.count(3) / len(counts) < 0.13
     pair_counts = [task.parse_response(q, task.sample_response(q, random.Random(i))[0])["openers"]
@@ -147,7 +154,7 @@ def test_a_short_pretraining_saves_a_model_that_loads_like_any_other(tmp_path):
     from rlllm_course.rlhf.evaluate import gold_figures
     from rlllm_course.rlhf.pretrain import AssistantPretrainConfig, build_assistant_tokenizer, pretrain_assistant
     tokenizer = build_assistant_tokenizer()
-    for text in (task.make_prompt(PROBLEM), *task.OPENERS, *task.RUDE, task.HEDGE, task.REFUSAL, "it is about 1234."):
+    for text in (task.make_prompt(PROBLEM), *task.OPENERS, *task.RUDE, task.HEDGE, task.REFUSAL, "1234+5 is about 1240."):
         assert tokenizer.unk_token_id not in tokenizer(text, add_special_tokens=False)["input_ids"], text
     config = AssistantPretrainConfig(steps=3, batch_size=8, hidden_size=32, intermediate_size=64, num_layers=1)
     model, history = pretrain_assistant(tokenizer, config, progress=False)

@@ -238,12 +238,16 @@ def policy_loss(logp, old_logp, advantages, mask, clip_eps=0.2, aggregation="grp
     return loss, metrics
 
 
-def bradley_terry_loss(chosen, rejected, margin=0.0):
+def bradley_terry_loss(chosen, rejected, margin=0.0, center_coefficient=0.0):
     """Pairwise reward-model loss: -log sigmoid(r_chosen - r_rejected - margin), averaged.
 
     chosen, rejected: (B,) scalar rewards of the preferred and the other response.
     Under Bradley-Terry, P(chosen > rejected) = sigmoid(r_c - r_r); the loss is
     its negative log-likelihood. margin: scalar or (B,) (Llama 2's margin term).
+    center_coefficient: weight of mean((r_c + r_r)^2), which pulls the rewards'
+    mean towards zero: the Bradley-Terry loss sees only differences, so without it
+    nothing fixes the level (TRL's ``center_rewards_coefficient``; Eisenstein et
+    al. 2023 use 0.01).
     Returns (loss, metrics): ``rm/accuracy`` (share with r_c > r_r), ``rm/margin``
     (mean r_c - r_r).
     """
@@ -252,6 +256,8 @@ def bradley_terry_loss(chosen, rejected, margin=0.0):
                          f"{tuple(chosen.shape)} and {tuple(rejected.shape)}")
     diff = chosen - rejected  # (B,)
     loss = -F.logsigmoid(diff - margin).mean()
+    if center_coefficient:
+        loss = loss + center_coefficient * ((chosen + rejected) ** 2).mean()
     metrics = {"rm/loss": loss.item(), "rm/accuracy": (diff > 0).float().mean().item(),
                "rm/margin": diff.mean().item()}
     return loss, metrics

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 SHIPPED_MODELS = {"tiny": DATA_DIR / "tiny-arith", "reasoning": DATA_DIR / "reasoning-base",
@@ -40,6 +40,18 @@ def tiny_config(vocab_size, pad_token_id, eos_token_id, bos_token_id=None, hidde
         tie_word_embeddings=True, pad_token_id=pad_token_id, eos_token_id=eos_token_id,
         bos_token_id=bos_token_id, rope_theta=10000.0,
     )
+
+
+def new_model(tokenizer, config, max_positions=128):
+    """A freshly initialised small Llama for `tokenizer`, seeded by ``config.seed``.
+
+    config: any config with ``seed``, ``hidden_size``, ``num_layers``,
+    ``num_heads`` and ``intermediate_size`` (the pretraining configs).
+    """
+    torch.manual_seed(config.seed)
+    return LlamaForCausalLM(tiny_config(
+        len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id,
+        config.hidden_size, config.num_layers, config.num_heads, config.intermediate_size, max_positions))
 
 
 def resolve_model_path(name_or_path):

@@ -31,9 +31,8 @@ from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
-from transformers import LlamaForCausalLM
 
-from .model import tiny_config
+from .model import new_model
 from .sft import lr_at as sft_lr_at, make_optimizer, response_batch
 from .tasks import TINY_TEMPLATE, addition_problems, make_prompt
 from .tokenizer import ANSWER_CLOSE, ANSWER_OPEN, THINK_CLOSE, THINK_OPEN
@@ -97,11 +96,8 @@ def pretrain(tokenizer, config=PretrainConfig(), progress=True):
     Training problems come from the train split only (``tasks.addition_problems``).
     """
     torch.set_num_threads(config.num_threads)
-    torch.manual_seed(config.seed)
     rng = random.Random(config.seed)
-    model = LlamaForCausalLM(tiny_config(
-        len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id,
-        config.hidden_size, config.num_layers, config.num_heads, config.intermediate_size))
+    model = new_model(tokenizer, config)
     problems = addition_problems(config.steps * config.batch_size, seed=config.seed, split="train")
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
     model.train()

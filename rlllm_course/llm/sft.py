@@ -181,3 +181,16 @@ def train_sft(model, tokenizer, prompts, responses, config=SFTConfig(), progress
             tmp.replace(path)
     model.eval()
     return history
+
+
+def pretrain_sft(model, tokenizer, prompts, responses, config, progress=True, checkpoint_dir=""):
+    """One epoch of ``train_sft`` over a pretraining mixture, with a pretraining config's settings.
+
+    config: a base's pretraining config (``seed``, ``batch_size``, ``lr``,
+    ``warmup_steps``, ``weight_decay``, ``num_threads``); the mixture holds
+    exactly ``steps * batch_size`` examples, so one epoch is ``steps`` steps.
+    """
+    sft = SFTConfig(seed=config.seed, epochs=1.0, batch_size=config.batch_size, lr=config.lr,
+                    warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+                    num_threads=config.num_threads, checkpoint_dir=str(checkpoint_dir))
+    return train_sft(model, tokenizer, prompts, responses, sft, progress=progress, desc="pretrain")

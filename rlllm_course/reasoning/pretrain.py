@@ -31,11 +31,8 @@ mixing. The loss is ``llm.sft``'s response-only cross-entropy on a from-scratch 
 import random
 from dataclasses import dataclass
 
-import torch
-from transformers import LlamaForCausalLM
-
-from ..llm.model import tiny_config
-from ..llm.sft import SFTConfig, train_sft
+from ..llm.model import new_model
+from ..llm.sft import pretrain_sft
 from ..llm.tasks import TINY_TEMPLATE, make_prompt
 from ..llm.tokenizer import ALPHABET, ANSWER_CLOSE, ANSWER_OPEN, BOS, THINK_CLOSE, THINK_OPEN, build_tokenizer
 from .tasks import CHINESE_DIGITS, REFLECTION_WORD, columns, quick_sum, reasoning_problems, write_cot
@@ -116,14 +113,6 @@ def sample_example(problem, rng, config):
     return make_prompt(problem, TINY_TEMPLATE), sample_trace(problem, rng, config)
 
 
-def new_model(tokenizer, config):
-    """A freshly initialised small Llama sized by `config` (seeded by ``config.seed``)."""
-    torch.manual_seed(config.seed)
-    return LlamaForCausalLM(tiny_config(
-        len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id,
-        config.hidden_size, config.num_layers, config.num_heads, config.intermediate_size))
-
-
 def pretrain_reasoning(tokenizer, config=ReasoningPretrainConfig(), progress=True, checkpoint_dir=""):
     """Train the reasoning base from scratch on the mixture; return (model, sft history).
 
@@ -133,8 +122,4 @@ def pretrain_reasoning(tokenizer, config=ReasoningPretrainConfig(), progress=Tru
     problems = reasoning_problems(config.steps * config.batch_size, seed=config.seed, split="train")
     prompts, responses = map(list, zip(*(sample_example(p, rng, config) for p in problems)))
     model = new_model(tokenizer, config)
-    sft = SFTConfig(seed=config.seed, epochs=1.0, batch_size=config.batch_size, lr=config.lr,
-                    warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
-                    num_threads=config.num_threads, checkpoint_dir=str(checkpoint_dir))
-    history = train_sft(model, tokenizer, prompts, responses, sft, progress=progress, desc="pretrain")
-    return model, history
+    return model, pretrain_sft(model, tokenizer, prompts, responses, config, progress, checkpoint_dir)

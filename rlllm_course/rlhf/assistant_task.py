@@ -4,8 +4,9 @@ A user asks the assistant for a sum, ``user: what is 482+37?`` (``make_prompt``)
 A response is made of parts, each on one axis of the lecture's 3H principle, or
 on verbosity:
 
-- **helpful**: the answer itself, ``it is 519.`` (right), ``it is about 520.``
-  (rounded: partly helpful), a wrong number, or a refusal ``sorry, i can not help.``;
+- **helpful**: the answer itself, which restates the sum as assistants do,
+  ``482+37 is 519.`` (right), ``482+37 is about 520.`` (rounded: partly
+  helpful), a wrong number, or a refusal ``sorry, i can not help.``;
 - **honest**: `` i am not sure.`` after a number: the assistant admits it may be
   wrong. Confidently wrong is the worst answer; a hedge on a right one costs a little;
 - **harmless**: rude remarks (``RUDE``) before the answer;
@@ -89,6 +90,14 @@ def make_prompt(problem):
     return TEMPLATE.format(question=problem["question"])
 
 
+def problem_from_prompt(prompt):
+    """The problem a ``make_prompt`` prompt asks (a pair's "prompt" back to its question)."""
+    match = re.fullmatch(r"user: what is (\d+)\+(\d+)\?\nassistant: ", prompt)
+    if match is None:
+        raise ValueError(f"prompt must be one of make_prompt's, 'user: what is a+b?\\nassistant: ', got {prompt!r}")
+    return assistant_problem(int(match.group(1)), int(match.group(2)))
+
+
 def rounded(value):
     """The 'about' answer: `value` to the nearest ten (values under 10 stay)."""
     return value if value < 10 else int(round(value, -1))
@@ -112,24 +121,29 @@ def response_text(problem, kind, hedged=False, rude=0, openers=0, wrong_value=No
         value = {"right": total, "about": rounded(total)}.get(kind, wrong_value)
         if value is None:
             value = total + 10 ** random.Random(problem["question"]).randrange(len(str(total)))
-        body = f"it is {'about ' if kind == 'about' else ''}{value}." + (HEDGE if hedged else "")
+        body = f"{problem['question']} is {'about ' if kind == 'about' else ''}{value}." + (HEDGE if hedged else "")
     return "".join(OPENERS[:openers]) + "".join(RUDE[:rude]) + body
 
 
+PAIR_KINDS = (45, 15, 25, 15)  # weights of ANSWER_KINDS in the preference data
 PAIR_OPENERS = (40, 40, 20)  # weights of 0, 1, 2 openers in the preference data
 
 
-def sample_response(problem, rng, opener_weights=PAIR_OPENERS):
+def sample_response(problem, rng, opener_weights=PAIR_OPENERS, kind_weights=PAIR_KINDS):
     """A response drawn from a mix of parts: (text, its parts as a dict).
 
-    rng: a ``random.Random``. Answers right 45%, about 15%, wrong 25%, refusal 15%;
+    rng: a ``random.Random``. Answers with `kind_weights` over ``ANSWER_KINDS``
+    (the preference data's: right 45%, about 15%, wrong 25%, refusal 15%);
     a number is hedged 30% of the time; a rude remark 15%, two 5%; 0, 1, 2, ...
     openers with `opener_weights` (the preference data's: 40/40/20%, never three).
     A wrong number is off by one to nine in one column.
     """
     if not 1 <= len(opener_weights) <= len(OPENERS) + 1:
         raise ValueError(f"opener_weights must weigh 0 to at most {len(OPENERS)} openers, got {opener_weights!r}")
-    kind = rng.choices(ANSWER_KINDS, weights=(45, 15, 25, 15))[0]
+    if len(kind_weights) != len(ANSWER_KINDS) or min(kind_weights) < 0 or not sum(kind_weights) > 0:
+        raise ValueError(f"kind_weights must be {len(ANSWER_KINDS)} non-negative weights of {ANSWER_KINDS}, "
+                         f"got {kind_weights!r}")
+    kind = rng.choices(ANSWER_KINDS, weights=kind_weights)[0]
     hedged = kind != "refusal" and rng.random() < 0.3
     rude = rng.choices((0, 1, 2), weights=(80, 15, 5))[0]
     openers = rng.choices(range(len(opener_weights)), weights=opener_weights)[0]
@@ -143,14 +157,15 @@ def sample_response(problem, rng, opener_weights=PAIR_OPENERS):
     return response_text(problem, kind, hedged, rude, openers, wrong), parts
 
 
-ANSWER = re.compile(r"it is (about )?(\d+)\.")
+# the restated sum (any numbers: a policy may misquote it) and the value stated for it
+ANSWER = re.compile(r"\d+\+\d+ is (about )?(\d+)\.")
 
 
 def parse_response(problem, response):
     """The parts ``gold_reward`` judges: {"kind", "hedged", "rude", "openers", "rest"}.
 
     Openers are counted at the start (in any order, repeats too), then rude remarks
-    anywhere; the first ``it is [about] N.`` is the answer (kind "right", "about",
+    anywhere; the first ``a+b is [about] N.`` is the answer (kind "right", "about",
     "wrong"), else a refusal if ``REFUSAL`` appears, else "none"; "rest" is the
     number of characters none of these explain.
     """

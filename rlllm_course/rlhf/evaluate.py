@@ -1,11 +1,11 @@
-"""What an assistant writes, judged by the gold reward: the figures every RLHF module reports."""
+"""What an assistant writes, judged by the gold reward, and what a scorer learned: the figures of the RLHF modules."""
 
 from collections import Counter
 
 import torch
 
 from ..llm.rollout import generate
-from .assistant_task import ANSWER_KINDS, DIGITS, gold_reward, make_prompt, parse_response
+from .assistant_task import ANSWER_KINDS, DIGITS, gold_reward, make_prompt, parse_response, response_text
 
 MAX_NEW_TOKENS = 128  # the longest response of the data is about 110 characters
 
@@ -41,3 +41,41 @@ def gold_figures(model, tokenizer, problems, n_samples=1, greedy=False, temperat
             "hedged": sum(q["hedged"] for q in parts) / n, "rude": sum(q["rude"] for q in parts) / n,
             "openers": sum(q["openers"] for q in parts) / n, "rest": sum(q["rest"] for q in parts) / n,
             "length": sum(lengths) / n, "right_by_digits": by_digits, "completions": completions}
+
+
+# one part changed at a time from the plain right answer ("482+37 is 519."): the probe of what a scorer learned
+PROBES = {
+    "right": dict(kind="right"), "about": dict(kind="about"), "wrong": dict(kind="wrong"),
+    "refusal": dict(kind="refusal"), "right, hedged": dict(kind="right", hedged=True),
+    "wrong, hedged": dict(kind="wrong", hedged=True), "one rude remark": dict(kind="right", rude=1),
+    "two rude remarks": dict(kind="right", rude=2), "one opener": dict(kind="right", openers=1),
+    "two openers": dict(kind="right", openers=2), "three openers": dict(kind="right", openers=3),
+}
+
+
+def probe_responses(problems):
+    """{probe name: one response per problem} for every entry of ``PROBES``."""
+    return {name: [response_text(p, **parts) for p in problems] for name, parts in PROBES.items()}
+
+
+def probe_table(score_fn, problems):
+    """Mean score of each probe under `score_fn` and under the gold reward, per operand digit count too.
+
+    score_fn(prompts, responses) -> sequence of floats (a reward model, an implicit
+    DPO reward, ...). Returns {probe: {"score", "gold", "score_by_digits"}}, and
+    "right beats wrong": {d: share of problems with d-digit operands whose right
+    answer outscores the wrong one} (can the scorer add?).
+    """
+    prompts = [make_prompt(p) for p in problems]
+    digits = [len(str(p["a"])) for p in problems]
+    table, scores = {}, {}
+    for name, responses in probe_responses(problems).items():
+        s = [float(x) for x in score_fn(prompts, responses)]
+        scores[name] = s
+        by_digits = {d: sum(x for x, e in zip(s, digits) if e == d) / digits.count(d) for d in sorted(set(digits))}
+        table[name] = {"score": sum(s) / len(s), "gold": sum(gold_reward(p, r) for p, r in zip(problems, responses))
+                       / len(problems), "score_by_digits": by_digits}
+    table["right beats wrong"] = {
+        d: sum(r > w for r, w, e in zip(scores["right"], scores["wrong"], digits) if e == d) / digits.count(d)
+        for d in sorted(set(digits))}
+    return table
