@@ -33,6 +33,12 @@ def test_gold_reward_is_the_documented_sum_of_its_parts(response, gold):
     assert task.gold_reward(PROBLEM, response) == pytest.approx(gold)
 
 
+def test_asking_for_more_questions_than_a_split_holds_is_an_error_not_a_hang():
+    assert len(task.assistant_problems(6, seed=0, split="eval", digits=(1,))) == 6  # all there are
+    with pytest.raises(ValueError, match="found only 6 distinct eval questions"):
+        task.assistant_problems(7, seed=0, split="eval", digits=(1,))
+
+
 def test_a_prompt_gives_its_problem_back():
     assert task.problem_from_prompt(task.make_prompt(PROBLEM)) == PROBLEM
     with pytest.raises(ValueError, match="make_prompt"):

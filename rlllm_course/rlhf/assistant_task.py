@@ -73,8 +73,12 @@ def assistant_problems(n, seed, split="train", digits=DIGITS):
     digits = tuple(digits)
     if not digits or any(not isinstance(d, int) or not 1 <= d <= 6 for d in digits):
         raise ValueError(f"digits must be operand digit counts in 1..6 (e.g. {DIGITS}), got {digits!r}")
-    rng, out, seen = random.Random(seed), [], set()
+    rng, out, seen, draws = random.Random(seed), [], set(), 0
     while len(out) < n:
+        draws += 1
+        if draws > 100 * n + 10_000:  # e.g. only 6 one-digit sums are held out: never loop for ever
+            raise ValueError(f"found only {len(out)} distinct {split} questions with digits {digits} in "
+                             f"{draws - 1} draws, asked for n={n}")
         d = rng.choice(digits)
         a, b = rng.randint(10 ** (d - 1), 10 ** d - 1), rng.randint(10 ** (d - 1), 10 ** d - 1)
         question = f"{a}+{b}"

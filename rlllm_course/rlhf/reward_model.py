@@ -127,7 +127,9 @@ def pairwise_accuracy(chosen, rejected):
     """Share of pairs whose chosen response gets the higher reward; a tie counts half.
 
     chosen, rejected: (B,) rewards. Half a point for a tie keeps a constant
-    reward model at 50%, as a coin would be, instead of 0% or 100%.
+    reward model at 50%, as a coin would be, instead of 0% or 100%. (The
+    training loss's ``rm/accuracy`` counts a tie as 0, as TRL's metric does; with
+    float rewards of a trained model ties do not happen.)
     """
     if chosen.ndim != 1 or chosen.shape != rejected.shape or not len(chosen):
         raise ValueError(f"chosen and rejected must both have shape (B,) with B > 0, got "
