@@ -1,4 +1,4 @@
-"""Build the assistant base of the RLHF track into rlllm_course/data/assistant-base (about 40 minutes on two cores).
+"""Build the assistant base of the RLHF track into rlllm_course/data/assistant-base (20-30 minutes on one core).
 
     python scripts/build_assistant_model.py
     python scripts/build_assistant_model.py --steps 50 --out /tmp/ab   # a quick trial

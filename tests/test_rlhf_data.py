@@ -171,3 +171,41 @@ def test_a_short_pretraining_saves_a_model_that_loads_like_any_other(tmp_path):
     figures = gold_figures(loaded, tok, task.assistant_problems(6, seed=0, split="eval"), n_samples=2,
                            max_new_tokens=8)
     assert len(figures["completions"]) == 12 and sum(figures["kinds"].values()) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------- the shipped assistant base
+def base_metrics():
+    from rlllm_course.llm.model import SHIPPED_MODELS
+    return json.loads((SHIPPED_MODELS["assistant"] / "base_metrics.json").read_text())
+
+
+def test_the_shipped_base_loads_with_its_own_tokenizer_and_writes_every_kind_of_response():
+    from rlllm_course.llm.model import load_policy
+    from rlllm_course.rlhf.pretrain import ASSISTANT_ALPHABET
+    model, tokenizer = load_policy("assistant")
+    assert all(tokenizer.convert_tokens_to_ids(ch) != tokenizer.unk_token_id for ch in ASSISTANT_ALPHABET)
+    text = task.make_prompt(PROBLEM) + "sure! 482+37 is about 520. i am not sure."
+    assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
+    sampled = base_metrics()["sampled"]
+    assert all(sampled["kinds"][k] > 0.05 for k in ("right", "wrong", "refusal"))  # RL has them to choose from
+    assert sampled["kinds"]["about"] == 0.0  # it never read a rounding
+    assert 0.05 < sampled["hedged"] < 0.5 and 0.05 < sampled["rude"] < 0.6 and 0.5 < sampled["openers"] < 1.5
+    right = {int(d): v for d, v in sampled["right_by_digits"].items()}
+    greedy = {int(d): v for d, v in base_metrics()["greedy"]["right_by_digits"].items()}
+    assert right[2] > right[4] + 0.2 and greedy[2] > 0.8  # short sums it adds, long ones it often gets wrong
+
+
+def test_the_base_metrics_are_reproduced_on_a_subset():
+    import torch
+    from rlllm_course.llm.model import load_policy
+    from rlllm_course.rlhf.evaluate import gold_figures
+    model, tokenizer = load_policy("assistant")
+    m = base_metrics()
+    problems = task.assistant_problems(m["eval_questions"], m["eval_seed"], split="eval")[:48]
+    got = gold_figures(model, tokenizer, problems, greedy=True, max_new_tokens=64)
+    # floats differ between CPUs, and a near-tie can flip a greedy token: most, not all, examples must match
+    assert sum(a == b for a, b in zip(got["completions"], m["greedy"]["examples"])) >= 6
+    assert got["gold"] == pytest.approx(m["greedy"]["gold"], abs=0.3)
+    torch.manual_seed(0)
+    sampled = gold_figures(model, tokenizer, problems, n_samples=2, max_new_tokens=64)
+    assert sampled["kinds"]["right"] == pytest.approx(m["sampled"]["kinds"]["right"], abs=0.15)

@@ -22,7 +22,9 @@ SHIPPED_MODELS = {"tiny": DATA_DIR / "tiny-arith", "reasoning": DATA_DIR / "reas
                   "r1-cold-start": DATA_DIR / "r1-cold-start", "r1-rs-sft": DATA_DIR / "r1-rs-sft",
                   "r1-distill-small": DATA_DIR / "r1-distill-small",
                   # Kimi k1.5's long-CoT model (scripts/build_kimi_runs.py)
-                  "kimi-long": DATA_DIR / "kimi-long"}
+                  "kimi-long": DATA_DIR / "kimi-long",
+                  # the RLHF track's assistant base (scripts/build_assistant_model.py)
+                  "assistant": DATA_DIR / "assistant-base"}
 
 
 def tiny_config(vocab_size, pad_token_id, eos_token_id, bos_token_id=None, hidden_size=128,
@@ -60,7 +62,7 @@ def resolve_model_path(name_or_path):
         path = SHIPPED_MODELS[name_or_path]
         if not (path / "config.json").exists():
             raise FileNotFoundError(f"shipped model {name_or_path!r} is missing at {path}; "
-                                    "build it with `python scripts/build_tiny_model.py`")
+                                    "build it with its script in scripts/ (build_*.py)")
         return path
     path = Path(name_or_path).expanduser()
     if not (path / "config.json").exists():

@@ -1,18 +1,18 @@
-"""How the assistant base was made: a small assistant that has seen every kind of response.
+"""How the assistant base was made: a small assistant whose answers are right where it can add.
 
-Like an instruction-tuned model before RLHF, the base has read conversations of
-every quality: right and wrong answers, roundings, refusals, hedges, rude
-remarks and polite openers, in the mix of ``assistant_task.sample_response``
-with more right answers than the preference pairs hold (``PRETRAIN_KINDS``:
-right 65%, about 10%, wrong 10%, refusals 15%, so that the sums can be learnt;
-a hedge on 30% of the numbers; a rude remark on 20% of the responses), with 0,
-1, 2 or 3 openers (``PRETRAIN_OPENERS``: 35/35/20/10%, where the preference
-pairs stop at two). Its samples therefore cover the gold reward's whole range,
-which leaves RLHF room to work. A "right" answer in the data is the true sum;
-whether the model can compute it is another matter: a tiny transformer adds
-short numbers in one go and guesses at long ones, so on the long sums its
-confident answers are often wrong and a hedge is the honest choice. The loss is ``llm.sft``'s response-only cross-entropy
-on a from-scratch Llama (the tokenizer has one token per character).
+Like an instruction-tuned model before RLHF, the base has read conversations in
+the mix of ``assistant_task.sample_response``, but with every number right
+(``PRETRAIN_KINDS``: right answers 85%, refusals 15%): a hedge on 30% of the
+numbers, a rude remark on 20% of the responses, and 0, 1, 2 or 3 openers
+(``PRETRAIN_OPENERS``: 35/35/20/10%, where the preference pairs stop at two).
+Its wrong answers are its own: a tiny transformer adds short numbers in one go
+and guesses at long ones, so on long sums its confident answers are often wrong
+and a hedge is the honest choice. (Wrong and rounded answers in the data would
+make the sums harder to learn: with them, the same model still guessed the last
+digit of a two-digit sum at chance after 2300 steps; without them it gets it
+right after 1000.) The base never writes "about": rounding is left to the
+preference pairs. The loss is ``llm.sft``'s response-only cross-entropy on a
+from-scratch Llama (the tokenizer has one token per character).
 """
 
 import random
@@ -24,7 +24,7 @@ from ..llm.tokenizer import build_tokenizer
 from .assistant_task import assistant_problems, make_prompt, sample_response
 
 ASSISTANT_ALPHABET = list("abcdefghijklmnopqrstuvwxyz0123456789 .,!?'+:\n")
-PRETRAIN_KINDS = (65, 10, 10, 15)  # right, about, wrong, refusal: the sums must be seen right to be learnt
+PRETRAIN_KINDS = (85, 0, 0, 15)  # right, about, wrong, refusal: the sums must be seen right to be learnt
 PRETRAIN_OPENERS = (35, 35, 20, 10)  # weights of 0-3 openers; the preference pairs never hold three
 MAX_POSITIONS = 256  # a prompt of ~30 characters and responses up to ~110 (and room for RL to ramble)
 
@@ -32,7 +32,7 @@ MAX_POSITIONS = 256  # a prompt of ~30 characters and responses up to ~110 (and 
 @dataclass
 class AssistantPretrainConfig:
     seed: int = 0
-    steps: int = 3000
+    steps: int = 1500
     batch_size: int = 64
     lr: float = 3e-3
     warmup_steps: int = 100
@@ -41,7 +41,7 @@ class AssistantPretrainConfig:
     num_layers: int = 4
     num_heads: int = 4
     intermediate_size: int = 512
-    num_threads: int = 2  # both cores: 0.75 s a step against 1.2 on one
+    num_threads: int = 1  # one thread is fastest for a model this small
 
 
 def build_assistant_tokenizer():
