@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from rlllm_course.llm.tasks import is_heldout
 from rlllm_course.rlhf import assistant_task as task
 from rlllm_course.rlhf import preferences as prefs
 
@@ -150,7 +151,7 @@ def test_the_base_has_seen_three_openers_where_the_pairs_stop_at_two():
     pair_counts = [task.parse_response(q, task.sample_response(q, random.Random(i))[0])["openers"]
                    for i, q in enumerate(questions)]
     assert max(pair_counts) == 2
-    assert not any(task.is_heldout(q["question"]) for q in questions)
+    assert not any(is_heldout(q["question"]) for q in questions)
     with pytest.raises(ValueError, match="opener_weights"):
         task.sample_response(PROBLEM, random.Random(0), opener_weights=(1,) * 9)
 

@@ -89,8 +89,12 @@ def reasoning_problems(n, seed, split="train", levels=LEVELS):
     levels = tuple(levels)
     if not levels or any(not isinstance(d, int) or not 1 <= d <= 9 for d in levels):
         raise ValueError(f"levels must be operand digit counts in 1..9 (e.g. {LEVELS}), got {levels!r}")
-    rng, out, seen = random.Random(seed), [], set()
+    rng, out, seen, draws = random.Random(seed), [], set(), 0
     while len(out) < n:
+        draws += 1
+        if draws > 100 * n + 10_000:  # e.g. only 6 one-digit sums are held out: never loop for ever
+            raise ValueError(f"found only {len(out)} distinct {split} questions of {levels} digits in "
+                             f"{draws - 1} draws, asked for n={n}")
         d = rng.choice(levels)
         a, b = rng.randint(10 ** (d - 1), 10 ** d - 1), rng.randint(10 ** (d - 1), 10 ** d - 1)
         question = f"{a}+{b}"

@@ -38,7 +38,7 @@ reward knows the answer, a small reward model has to check it.
 import random
 import re
 
-from ..llm.tasks import is_heldout
+from ..reasoning.tasks import reasoning_problems
 
 TEMPLATE = "user: what is {question}?\nassistant: "
 OPENERS = ("sure! ", "great question! ", "happy to help! ")
@@ -68,25 +68,12 @@ def assistant_problems(n, seed, split="train", digits=DIGITS):
     split "train" or "eval": the held-out 10% hash bucket of ``llm.tasks.is_heldout``,
     a property of the question; an evaluation set has no duplicates.
     """
-    if split not in ("train", "eval"):
-        raise ValueError(f"split must be 'train' or 'eval', got {split!r}")
     digits = tuple(digits)
     if not digits or any(not isinstance(d, int) or not 1 <= d <= 6 for d in digits):
         raise ValueError(f"digits must be operand digit counts in 1..6 (e.g. {DIGITS}), got {digits!r}")
-    rng, out, seen, draws = random.Random(seed), [], set(), 0
-    while len(out) < n:
-        draws += 1
-        if draws > 100 * n + 10_000:  # e.g. only 6 one-digit sums are held out: never loop for ever
-            raise ValueError(f"found only {len(out)} distinct {split} questions with digits {digits} in "
-                             f"{draws - 1} draws, asked for n={n}")
-        d = rng.choice(digits)
-        a, b = rng.randint(10 ** (d - 1), 10 ** d - 1), rng.randint(10 ** (d - 1), 10 ** d - 1)
-        question = f"{a}+{b}"
-        if is_heldout(question) != (split == "eval") or (split == "eval" and question in seen):
-            continue
-        seen.add(question)
-        out.append(assistant_problem(a, b))
-    return out
+    # the questions of the reasoning track's sampler (the same draws), as assistant problems
+    return [assistant_problem(*map(int, p["question"].split("+")))
+            for p in reasoning_problems(n, seed, split, levels=digits)]
 
 
 def make_prompt(problem):
