@@ -61,10 +61,11 @@ def main():
     history = rmod.train_reward_model(rm, tokenizer, train, config, eval_pairs=test[:CURVE_PAIRS])
 
     chosen, rejected = rmod.pair_rewards(rm, tokenizer, test)
-    correct = ((chosen > rejected).float() + 0.5 * (chosen == rejected).float()).tolist()
     kinds = [pair_kind(p) for p in test]
-    by_kind = {k: {"pairs": kinds.count(k), "accuracy": sum(c for c, e in zip(correct, kinds) if e == k) / kinds.count(k)}
-               for k in sorted(set(kinds))}
+    by_kind = {}
+    for k in sorted(set(kinds)):
+        rows = torch.tensor([e == k for e in kinds])
+        by_kind[k] = {"pairs": int(rows.sum()), "accuracy": rmod.pairwise_accuracy(chosen[rows], rejected[rows])}
 
     base, base_tokenizer = load_policy(args.base)
     problems = assistant_problems(args.n_norm, seed=7, split="train")
