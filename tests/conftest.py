@@ -60,3 +60,17 @@ def solution(name):
 def released(name):
     return read_nb(ROOT / "notebooks" / name / f"{name}.ipynb")
 
+
+
+@pytest.fixture(scope="session")
+def base_dir(tmp_path_factory):
+    """A tiny random assistant LM saved like the shipped assistant base (config, weights, tokenizer)."""
+    from rlllm_course.llm.model import new_model
+    from rlllm_course.rlhf.pretrain import MAX_POSITIONS, AssistantPretrainConfig, build_assistant_tokenizer
+    tokenizer = build_assistant_tokenizer()
+    config = AssistantPretrainConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64)
+    model = new_model(tokenizer, config, MAX_POSITIONS)
+    folder = tmp_path_factory.mktemp("assistant-base")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
