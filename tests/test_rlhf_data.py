@@ -58,6 +58,28 @@ def test_responses_are_built_and_parsed_back_part_by_part():
         task.response_text(PROBLEM, "right", openers=7)
 
 
+def test_wrong_numbers_are_blatant_in_the_pairs_and_slips_on_request():
+    rng = random.Random(0)
+    for total in [0, 7, 10, 99, 519, 1220, 9999, 14777] * 20:
+        blatant, subtle = task.first_digit_error(total, rng), task.slip(total, rng)
+        for wrong in (blatant, subtle):  # wrong, and as long as the answer: the length gives nothing away
+            assert wrong != total and len(str(wrong)) == len(str(total)), (total, wrong)
+        # the first digit differs, the rest agrees / only one digit below the first differs
+        assert str(blatant)[1:] == str(total)[1:] and str(blatant)[0] != str(total)[0]
+        differ = [i for i, (a, b) in enumerate(zip(str(subtle), str(total))) if a != b]
+        assert len(differ) == 1 and (differ[0] > 0 or total < 10), (total, subtle)
+    # the preference data's wrong answers are first-digit errors
+    for problem in task.assistant_problems(300, seed=2):
+        text, parts = task.sample_response(problem, rng, kind_weights=(0, 0, 1, 0))
+        stated = task.ANSWER.search(text).group(2)
+        assert stated[1:] == problem["answer"][1:] and stated[0] != problem["answer"][0], text
+    # a built response's wrong number is a property of the question
+    assert task.response_text(PROBLEM, "wrong") == task.response_text(PROBLEM, "wrong")
+    assert task.response_text(PROBLEM, "wrong", error="slip") != task.response_text(PROBLEM, "wrong")
+    with pytest.raises(ValueError, match="error"):
+        task.response_text(PROBLEM, "wrong", error="typo")
+
+
 def test_problems_split_like_the_other_tasks():
     train, held = task.assistant_problems(300, seed=0), task.assistant_problems(100, seed=0, split="eval")
     assert not {p["question"] for p in train} & {p["question"] for p in held}

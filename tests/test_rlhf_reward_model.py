@@ -14,20 +14,6 @@ from rlllm_course.rlhf import reward_model as rmod
 from rlllm_course.rlhf.assistant_task import assistant_problems, make_prompt, sample_response
 
 
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory):
-    """A tiny random assistant LM saved like the shipped base (config, weights, tokenizer)."""
-    from rlllm_course.llm.model import new_model
-    from rlllm_course.rlhf.pretrain import MAX_POSITIONS, AssistantPretrainConfig, build_assistant_tokenizer
-    tokenizer = build_assistant_tokenizer()
-    config = AssistantPretrainConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64)
-    model = new_model(tokenizer, config, MAX_POSITIONS)
-    folder = tmp_path_factory.mktemp("assistant-base")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def toy_pairs(n, seed=0):
     """Pairs whose chosen response is polite and the rejected one rude: learnable in a few steps."""
     rng, pairs = random.Random(seed), []
@@ -270,6 +256,63 @@ def test_the_probe_table_of_the_gold_reward_is_the_gold_reward():
     assert table["three openers"]["gold"] == pytest.approx(1.0 + 0.15 + 0.05 - 0.3)
     assert set(table["right beats wrong"]) == {len(str(p["a"])) for p in problems}
     assert all(v == 1.0 for v in table["right beats wrong"].values())
+    assert all(v == 1.0 for v in table["right beats a slip"].values())
+    assert table["wrong, a slip"]["gold"] == -1.0
     # a scorer that cannot add: right and wrong tie, so right never beats wrong
     blind = probe_table(lambda prompts, responses: [float("about" in r) for r in responses], problems)
     assert all(v == 0.0 for v in blind["right beats wrong"].values())
+    # a scorer that reads only the first digit catches the blatant errors and misses every slip
+    first_digit = probe_table(
+        lambda prompts, responses: [float(r.split(" is ")[-1][:1] == str(problem_from_prompt(p)["answer"])[0])
+                                    if " is " in r else 0.0 for p, r in zip(prompts, responses)], problems)
+    assert all(v == 1.0 for v in first_digit["right beats wrong"].values())
+    assert all(v == 0.0 for d, v in first_digit["right beats a slip"].items() if d > 1)
+
+
+# ---------------------------------------------------------------- what tells a pair apart
+def test_pair_kind_names_the_first_part_that_differs():
+    from rlllm_course.rlhf.assistant_task import assistant_problem, response_text
+    from rlllm_course.rlhf.evaluate import pair_kind
+    problem = assistant_problem(482, 37)
+
+    def pair(a, b):
+        return {"prompt": make_prompt(problem), "chosen": response_text(problem, **a),
+                "rejected": response_text(problem, **b)}
+
+    assert pair_kind(pair(dict(kind="right"), dict(kind="wrong", rude=1))) == "answer kind"  # the answer comes first
+    assert pair_kind(pair(dict(kind="right", rude=1), dict(kind="right", hedged=True))) == "rude"
+    assert pair_kind(pair(dict(kind="right", hedged=True, openers=1), dict(kind="right"))) == "hedged"
+    assert pair_kind(pair(dict(kind="refusal", openers=2), dict(kind="refusal"))) == "openers"
+    assert pair_kind(pair(dict(kind="wrong"), dict(kind="wrong", error="slip"))) == "same parts"  # two wrong numbers
+
+
+# ---------------------------------------------------------------- the shipped reward model
+def rm_metrics():
+    import json
+    from rlllm_course.llm.model import SHIPPED_MODELS
+    return json.loads((SHIPPED_MODELS["assistant-rm"] / "rm_metrics.json").read_text())
+
+
+def test_the_shipped_reward_model_is_within_five_points_of_the_ceiling_and_learned_the_blatant_errors():
+    m = rm_metrics()
+    assert m["train_pairs"] == 20000 and m["test_pairs"] == 2000
+    assert m["ceiling"] - 0.05 <= m["accuracy"] <= m["ceiling"]  # the issue's target; above the ceiling is luck
+    assert m["accuracy_by_pair"]["rude"]["accuracy"] > 0.85 and m["accuracy_by_pair"]["answer kind"]["accuracy"] > 0.8
+    probes = m["probes"]
+    # it catches the errors of its data (first digit) far better than the base's slips (a lower column)
+    assert min(probes["right beats wrong"].values()) > 0.8
+    assert probes["right beats a slip"]["4"] < 0.8
+    assert abs(m["normalization"]["mean"]) < 50 and m["normalization"]["std"] > 0
+
+
+def test_the_shipped_reward_model_reproduces_its_figures_and_normalization():
+    from rlllm_course.rlhf.preferences import load_preferences
+    from rlllm_course.llm.model import DATA_DIR
+    rm, tokenizer = rmod.load_reward_model("assistant-rm")
+    m = rm_metrics()
+    assert rm.config.reward_mean == pytest.approx(m["normalization"]["mean"])
+    assert rm.config.reward_std == pytest.approx(m["normalization"]["std"])
+    test = load_preferences(DATA_DIR / "assistant-preferences", "test")
+    chosen, rejected = rmod.pair_rewards(rm, tokenizer, test)
+    # floats differ between CPUs; a pair whose two rewards nearly tie may flip, not a share of them
+    assert rmod.pairwise_accuracy(chosen, rejected) == pytest.approx(m["accuracy"], abs=0.005)

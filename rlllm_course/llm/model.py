@@ -24,7 +24,9 @@ SHIPPED_MODELS = {"tiny": DATA_DIR / "tiny-arith", "reasoning": DATA_DIR / "reas
                   # Kimi k1.5's long-CoT model (scripts/build_kimi_runs.py)
                   "kimi-long": DATA_DIR / "kimi-long",
                   # the RLHF track's assistant base (scripts/build_assistant_model.py)
-                  "assistant": DATA_DIR / "assistant-base"}
+                  "assistant": DATA_DIR / "assistant-base",
+                  # its reward model (scripts/build_reward_model.py): load with rlhf.reward_model.load_reward_model
+                  "assistant-rm": DATA_DIR / "assistant-rm"}
 
 
 def tiny_config(vocab_size, pad_token_id, eos_token_id, bos_token_id=None, hidden_size=128,

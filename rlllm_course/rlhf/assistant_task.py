@@ -32,7 +32,13 @@ where more of them always looks better; the assistant base has also seen three
 the third one hurts, and a policy optimised against it can find that out: the
 distribution shift between a reward model's data and its policy's samples is
 one road to over-optimisation (module 13). Another is in the sums: the gold
-reward knows the answer, a small reward model has to check it.
+reward knows the answer, a small reward model has to check it. The wrong numbers
+of the preference data are blatant: their first digit is off (``first_digit_error``),
+which a reward model learns to see. The base's own wrong answers are mostly
+slips in a lower column, a carry forgotten (``slip``): a four-layer reward model
+fitted on 20000 pairs, with clean labels, told such a slip from the right sum in
+only 59-72% of three- and four-digit questions, although the base's own
+likelihood prefers the right sum in 98% of them.
 """
 
 import random
@@ -94,12 +100,36 @@ def rounded(value):
     return value if value < 10 else int(round(value, -1))
 
 
-def response_text(problem, kind, hedged=False, rude=0, openers=0, wrong_value=None):
+def first_digit_error(total, rng):
+    """A blatantly wrong number: `total` with its first digit replaced by another (same length)."""
+    digits = str(total)
+    lead = [d for d in range(1 if len(digits) > 1 else 0, 10) if d != int(digits[0])]
+    return int(f"{rng.choice(lead)}{digits[1:]}")
+
+
+def slip(total, rng):
+    """A subtly wrong number: `total` with one digit below the first replaced (a carry forgotten, say).
+
+    A one-digit total has no lower column: its only digit is changed.
+    """
+    if total < 10:
+        return first_digit_error(total, rng)
+    place = 10 ** rng.randrange(len(str(total)) - 1)
+    digit = (total // place) % 10
+    return total + (rng.choice([d for d in range(10) if d != digit]) - digit) * place
+
+
+ERRORS = {"first digit": first_digit_error, "slip": slip}
+
+
+def response_text(problem, kind, hedged=False, rude=0, openers=0, wrong_value=None, error="first digit"):
     """One response built from its parts (module docstring), as the assistant writes it.
 
     kind: one of ``ANSWER_KINDS``; hedged: add ``HEDGE`` (ignored for a refusal);
     rude: number of rude remarks; openers: number of polite openers; wrong_value:
-    the number a wrong answer states (default: the answer off by one in a column).
+    the number a wrong answer states; by default the answer with an `error` of
+    ``ERRORS`` ("first digit", as in the preference data, or "slip"), drawn from
+    the question, so the same question always gets the same wrong number.
     """
     if kind not in ANSWER_KINDS:
         raise ValueError(f"kind must be one of {ANSWER_KINDS}, got {kind!r}")
@@ -111,7 +141,9 @@ def response_text(problem, kind, hedged=False, rude=0, openers=0, wrong_value=No
     else:
         value = {"right": total, "about": rounded(total)}.get(kind, wrong_value)
         if value is None:
-            value = total + 10 ** random.Random(problem["question"]).randrange(len(str(total)))
+            if error not in ERRORS:
+                raise ValueError(f"error must be one of {tuple(ERRORS)}, got {error!r}")
+            value = ERRORS[error](total, random.Random(problem["question"]))
         body = f"{problem['question']} is {'about ' if kind == 'about' else ''}{value}." + (HEDGE if hedged else "")
     return "".join(OPENERS[:openers]) + "".join(RUDE[:rude]) + body
 
@@ -127,7 +159,7 @@ def sample_response(problem, rng, opener_weights=PAIR_OPENERS, kind_weights=PAIR
     (the preference data's: right 45%, about 15%, wrong 25%, refusal 15%);
     a number is hedged 30% of the time; a rude remark 15%, two 5%; 0, 1, 2, ...
     openers with `opener_weights` (the preference data's: 40/40/20%, never three).
-    A wrong number is off by one to nine in one column.
+    A wrong number has its first digit off (``first_digit_error``).
     """
     if not 1 <= len(opener_weights) <= len(OPENERS) + 1:
         raise ValueError(f"opener_weights must weigh 0 to at most {len(OPENERS)} openers, got {opener_weights!r}")
@@ -141,9 +173,7 @@ def sample_response(problem, rng, opener_weights=PAIR_OPENERS, kind_weights=PAIR
     total = int(problem["answer"])
     wrong = None
     if kind == "wrong":
-        place = 10 ** rng.randrange(len(str(total)))
-        wrong = max(0, total + rng.choice((-1, 1)) * rng.randint(1, 9) * place)
-        wrong = wrong if wrong != total else total + 1
+        wrong = first_digit_error(total, rng)
     parts = {"kind": kind, "hedged": hedged, "rude": rude, "openers": openers}
     return response_text(problem, kind, hedged, rude, openers, wrong), parts
 

@@ -5,7 +5,8 @@ from collections import Counter
 import torch
 
 from ..llm.rollout import generate
-from .assistant_task import ANSWER_KINDS, DIGITS, gold_reward, make_prompt, parse_response, response_text
+from .assistant_task import (ANSWER_KINDS, DIGITS, gold_reward, make_prompt, parse_response, problem_from_prompt,
+                             response_text)
 
 MAX_NEW_TOKENS = 128  # the longest response of the data is about 110 characters
 
@@ -46,11 +47,15 @@ def gold_figures(model, tokenizer, problems, n_samples=1, greedy=False, temperat
 # one part changed at a time from the plain right answer ("482+37 is 519."): the probe of what a scorer learned
 PROBES = {
     "right": dict(kind="right"), "about": dict(kind="about"), "wrong": dict(kind="wrong"),
+    "wrong, a slip": dict(kind="wrong", error="slip"),
     "refusal": dict(kind="refusal"), "right, hedged": dict(kind="right", hedged=True),
     "wrong, hedged": dict(kind="wrong", hedged=True), "one rude remark": dict(kind="right", rude=1),
     "two rude remarks": dict(kind="right", rude=2), "one opener": dict(kind="right", openers=1),
     "two openers": dict(kind="right", openers=2), "three openers": dict(kind="right", openers=3),
 }
+# "wrong" has its first digit off, as the wrong numbers of the preference data; "a slip" is off in a
+# lower column, as most of the base's own wrong answers are (``assistant_task.first_digit_error``, ``slip``)
+COMPARISONS = {"right beats wrong": "wrong", "right beats a slip": "wrong, a slip"}
 
 
 def probe_responses(problems):
@@ -62,9 +67,10 @@ def probe_table(score_fn, problems):
     """Mean score of each probe under `score_fn` and under the gold reward, per operand digit count too.
 
     score_fn(prompts, responses) -> sequence of floats (a reward model, an implicit
-    DPO reward, ...). Returns {probe: {"score", "gold", "score_by_digits"}}, and
-    "right beats wrong": {d: share of problems with d-digit operands whose right
-    answer outscores the wrong one} (can the scorer add?).
+    DPO reward, ...). Returns {probe: {"score", "gold", "score_by_digits"}}, and for
+    each of ``COMPARISONS`` ("right beats wrong", "right beats a slip"): {d: share of
+    problems with d-digit operands whose right answer outscores that wrong one}
+    (can the scorer add?).
     """
     prompts = [make_prompt(p) for p in problems]
     digits = [len(str(p["a"])) for p in problems]
@@ -75,7 +81,24 @@ def probe_table(score_fn, problems):
         by_digits = {d: sum(x for x, e in zip(s, digits) if e == d) / digits.count(d) for d in sorted(set(digits))}
         table[name] = {"score": sum(s) / len(s), "gold": sum(gold_reward(p, r) for p, r in zip(problems, responses))
                        / len(problems), "score_by_digits": by_digits}
-    table["right beats wrong"] = {
-        d: sum(r > w for r, w, e in zip(scores["right"], scores["wrong"], digits) if e == d) / digits.count(d)
-        for d in sorted(set(digits))}
+    for comparison, probe in COMPARISONS.items():
+        table[comparison] = {
+            d: sum(r > w for r, w, e in zip(scores["right"], scores[probe], digits) if e == d) / digits.count(d)
+            for d in sorted(set(digits))}
     return table
+
+
+PAIR_KINDS = ("answer kind", "rude", "hedged", "openers", "same parts")
+
+
+def pair_kind(pair):
+    """What tells the two sides of a pair apart, the first that differs of ``PAIR_KINDS``.
+
+    pair: {"prompt", "chosen", "rejected"} of the assistant task. "answer kind" when
+    the answers differ (right, about, wrong, refusal), else the first part that does.
+    """
+    problem = problem_from_prompt(pair["prompt"])
+    a, b = parse_response(problem, pair["chosen"]), parse_response(problem, pair["rejected"])
+    if a["kind"] != b["kind"]:
+        return "answer kind"
+    return next((part for part in PAIR_KINDS[1:4] if a[part] != b[part]), "same parts")

@@ -97,8 +97,11 @@ def reward_inputs(tokenizer, prompts, responses):
 
 
 @torch.no_grad()
-def score(rm, tokenizer, prompts, responses, batch_size=256, normalized=True):
-    """(B,) rewards of the responses to their prompts; normalised with the model's stored mean and std."""
+def score(rm, tokenizer, prompts, responses, batch_size=64, normalized=True):
+    """(B,) rewards of the responses to their prompts; normalised with the model's stored mean and std.
+
+    Batches of 64 rows: on one CPU thread they were faster than 256 and took half the memory.
+    """
     out = []
     for i in range(0, len(prompts), batch_size):
         input_ids, attention_mask = reward_inputs(tokenizer, prompts[i:i + batch_size], responses[i:i + batch_size])
@@ -137,7 +140,7 @@ def pairwise_accuracy(chosen, rejected):
     return ((chosen > rejected).float() + 0.5 * (chosen == rejected).float()).mean().item()
 
 
-def pair_rewards(rm, tokenizer, pairs, batch_size=256):
+def pair_rewards(rm, tokenizer, pairs, batch_size=64):
     """(chosen, rejected): the raw rewards of both sides of every pair, two (N,) tensors."""
     prompts = [p["prompt"] for p in pairs]
     return (score(rm, tokenizer, prompts, [p["chosen"] for p in pairs], batch_size, normalized=False),
