@@ -15,6 +15,7 @@ import functools
 import os
 import random
 import time
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -43,9 +44,22 @@ def set_rng_state(state):
 
 def save_checkpoint(path, state):
     """Write `state` (a dict) to `path` atomically: a crash mid-write keeps the old file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     tmp = f"{path}.tmp"
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def load_state(path):
+    """The checkpoint dict a trainer saved at `path`, or None when `path` is None or not written yet."""
+    if path is None or not Path(path).exists():
+        return None
+    return torch.load(path, weights_only=False)  # our own file: it holds optimizer states and logs
+
+
+def checkpoint_due(step, every, steps):
+    """Save after `step` (0-based)? Every `every` steps, and after the last of `steps`."""
+    return (step + 1) % every == 0 or step + 1 == steps
 
 
 def load_checkpoint(config, free_fields=("progress", "checkpoint", "checkpoint_every")):

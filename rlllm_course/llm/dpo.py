@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 
 from .losses import dpo_loss
 from .sft import batch_order, length_split, lr_at, make_optimizer, response_batch
+from ..training import checkpoint_due, load_state, save_checkpoint
 
 PAIR_KEYS = ("prompt", "chosen", "rejected")
 
@@ -173,8 +174,8 @@ def train_dpo(model, tokenizer, pairs, config=DPOConfig(), ref_model=None, progr
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
     start, history = 0, []
     path = Path(config.checkpoint_dir) / "dpo.pt" if config.checkpoint_dir else None
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=False)
+    state = load_state(path)
+    if state is not None:
         if state["fingerprint"] != fingerprint:
             raise ValueError(f"the checkpoint in {config.checkpoint_dir} was trained on other pairs")
         model.load_state_dict(state["model"])
@@ -224,13 +225,10 @@ def train_dpo(model, tokenizer, pairs, config=DPOConfig(), ref_model=None, progr
         history.append(log)
         bar.set_postfix(loss=f"{log['dpo/loss']:.3f}", acc=f"{log['dpo/accuracy']:.2f}",
                         margin=f"{log['dpo/margin']:.3f}")
-        if path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == steps):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "step": step + 1, "history": history, "config": asdict(config),
-                        "ref_chosen": ref_chosen.cpu(), "ref_rejected": ref_rejected.cpu(),
-                        "fingerprint": fingerprint}, tmp)
-            tmp.replace(path)
+        if path is not None and checkpoint_due(step, config.checkpoint_every, steps):
+            save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "step": step + 1, "history": history, "config": asdict(config),
+                                   "ref_chosen": ref_chosen.cpu(), "ref_rejected": ref_rejected.cpu(),
+                                   "fingerprint": fingerprint})
     model.eval()
     return history

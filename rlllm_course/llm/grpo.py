@@ -36,6 +36,7 @@ from .rollout import generate, sequence_logprobs
 from .tasks import TINY_TEMPLATE, addition_problems, countdown_problems, make_prompt
 from ..reasoning.sampling import STRATEGIES, ProblemSampler
 from ..reasoning.tasks import reasoning_problems
+from ..training import checkpoint_due, load_state, save_checkpoint
 
 ADVANTAGES = {
     "grpo": lambda rewards, g: group_advantages(rewards, g, scale="group"),  # (r - mean) / (std + eps)
@@ -85,17 +86,6 @@ class GRPOConfig:
 
 def _checkpoint_path(config):
     return Path(config.checkpoint_dir) / "checkpoint.pt" if config.checkpoint_dir else None
-
-
-def save_checkpoint(path, model, optimizer, step, history, config, baseline=0.0, sampler=None):
-    """Write weights, optimizer state, the next step, the log, the moving-average
-    baseline and the problem sampler's state to `path` (atomically)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
-                "history": history, "config": asdict(config), "baseline": baseline,
-                "sampler": sampler}, tmp)
-    tmp.replace(path)
 
 
 def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline=0.0, length_weight=0.0):
@@ -217,8 +207,8 @@ def train_grpo(config=GRPOConfig(), progress=True, evaluator=None):
     eval_problems = make_problems(config.n_eval, seed=config.eval_seed, split="eval")
 
     start, history, path, baseline = 0, [], _checkpoint_path(config), 0.0
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=False)
+    state = load_state(path)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["step"], state["history"]
@@ -255,8 +245,11 @@ def train_grpo(config=GRPOConfig(), progress=True, evaluator=None):
         log["seconds"], log["eval_seconds"] = time.time() - clock, eval_seconds
         history.append(log)
         bar.set_postfix(acc=f"{log['accuracy']:.2f}", fmt=f"{log['format']:.2f}", len=f"{log['length']:.0f}")
-        if path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
-            save_checkpoint(path, model, optimizer, step + 1, history, config, baseline,
-                            sampler.state_dict() if sampler is not None else None)
+        if path is not None and checkpoint_due(step, config.checkpoint_every, config.steps):
+            # weights, optimizer, the next step, the log, the moving-average baseline, the sampler's state
+            save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "step": step + 1, "history": history, "config": asdict(config),
+                                   "baseline": baseline,
+                                   "sampler": sampler.state_dict() if sampler is not None else None})
     model.eval()
     return model, tokenizer, history

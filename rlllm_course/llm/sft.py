@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from ..training import checkpoint_due, load_state, save_checkpoint
+
 
 def response_batch(prompts, responses, tokenizer):
     """Tokenize (prompt, response + eos) pairs, right-padded, labels on the response only.
@@ -141,8 +143,8 @@ def train_sft(model, tokenizer, prompts, responses, config=SFTConfig(), progress
     optimizer = make_optimizer(model, config.lr, config.weight_decay)
     start, history = 0, []
     path = Path(config.checkpoint_dir) / "sft.pt" if config.checkpoint_dir else None
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=False)
+    state = load_state(path)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["step"], state["history"]
@@ -173,12 +175,9 @@ def train_sft(model, tokenizer, prompts, responses, config=SFTConfig(), progress
         history.append({"step": step, "loss": loss, "lr": lr, "seconds": time.time() - clock})
         if step % 10 == 0:
             bar.set_postfix(loss=f"{loss:.3f}")
-        if path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == steps):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "step": step + 1, "history": history, "config": asdict(config)}, tmp)
-            tmp.replace(path)
+        if path is not None and checkpoint_due(step, config.checkpoint_every, steps):
+            save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                   "step": step + 1, "history": history, "config": asdict(config)})
     model.eval()
     return history
 

@@ -35,6 +35,7 @@ from ..llm.rollout import decode_completions, sequence_logprobs
 from .evaluate import MAX_NEW_TOKENS
 from .partial_rollout import PartialRolloutBuffer, end_iteration, plan_iteration, segment_loss_mask
 from .partial_rollout_engine import generate_segments, pad_ids, prompt_token_ids
+from ..training import checkpoint_due, load_state, save_checkpoint
 
 
 def complete_groups(finished, waiting, group_size):
@@ -158,8 +159,8 @@ def train_partial_grpo(config=GRPOConfig(model="reasoning", task="reasoning", ma
     G, slots = config.group_size, config.prompts_per_step * config.group_size
     buffer, waiting, next_group, start, history = PartialRolloutBuffer(), {}, 0, 0, []
     path = Path(config.checkpoint_dir) / "checkpoint.pt" if config.checkpoint_dir else None
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=False)
+    state = load_state(path)
+    if state is not None:
         if (state["budget"], state["exclude_stale"]) != (budget, exclude_stale):
             raise ValueError(f"the checkpoint in {config.checkpoint_dir} is of budget={state['budget']}, "
                              f"exclude_stale={state['exclude_stale']}")
@@ -198,12 +199,9 @@ def train_partial_grpo(config=GRPOConfig(model="reasoning", task="reasoning", ma
         history.append(log)
         bar.set_postfix(groups=len(groups), buffered=len(buffer),
                         acc=f"{log['accuracy']:.2f}" if groups else "-")
-        if path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1,
-                        "history": history, "buffer": buffer, "waiting": waiting, "next_group": next_group,
-                        "budget": budget, "exclude_stale": exclude_stale}, tmp)
-            tmp.replace(path)
+        if path is not None and checkpoint_due(step, config.checkpoint_every, config.steps):
+            save_checkpoint(path, {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step + 1,
+                                   "history": history, "buffer": buffer, "waiting": waiting,
+                                   "next_group": next_group, "budget": budget, "exclude_stale": exclude_stale})
     model.eval()
     return model, tokenizer, history

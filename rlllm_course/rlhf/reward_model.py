@@ -40,7 +40,7 @@ from transformers import AutoModelForSequenceClassification
 from ..llm.losses import bradley_terry_loss
 from ..llm.model import load_tokenizer, resolve_model_path
 from ..llm.sft import batch_order, lr_at, make_optimizer
-from ..training import save_checkpoint
+from ..training import checkpoint_due, load_state, save_checkpoint
 
 
 def load_reward_model(name_or_path="assistant", seed=0):
@@ -184,8 +184,8 @@ def train_reward_model(rm, tokenizer, pairs, config=RewardConfig(), progress=Tru
     optimizer = make_optimizer(rm, config.lr, config.weight_decay)
     start, history = 0, []
     path = Path(config.checkpoint_dir) / "reward_model.pt" if config.checkpoint_dir else None
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=False)  # our own file
+    state = load_state(path)
+    if state is not None:
         rm.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start, history = state["step"], state["history"]
@@ -215,8 +215,7 @@ def train_reward_model(rm, tokenizer, pairs, config=RewardConfig(), progress=Tru
             history[-1]["eval/accuracy"] = pairwise_accuracy(*pair_rewards(rm, tokenizer, eval_pairs))
             rm.train()
         bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{metrics['rm/accuracy']:.2f}")
-        if path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == steps):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None and checkpoint_due(step, config.checkpoint_every, steps):
             save_checkpoint(path, {"model": rm.state_dict(), "optimizer": optimizer.state_dict(),
                                    "step": step + 1, "history": history, "config": asdict(config)})
     rm.eval()

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..llm.losses import masked_mean, policy_loss
 from ..llm.model import load_policy
 from ..llm.rollout import generate, sequence_logprobs
-from ..training import save_checkpoint
+from ..training import checkpoint_due, load_state, save_checkpoint
 from .assistant_task import assistant_problems, gold_reward, make_prompt
 from .evaluate import MAX_NEW_TOKENS, gold_figures
 from .ppo_math import (KL_ESTIMATORS, clipped_value_loss, kl_shaped_rewards, masked_gae, masked_whiten,
@@ -281,8 +281,8 @@ def train_rlhf(config=RLHFConfig(), progress=True):
 
     start, history = 0, []
     path = Path(config.checkpoint_dir) / "checkpoint.pt" if config.checkpoint_dir else None
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=False)  # our own file
+    state = load_state(path)
+    if state is not None:
         policy.load_state_dict(state["policy"])
         critic.load_state_dict(state["critic"])
         for optimizer, saved in zip(optimizers, state["optimizers"]):
@@ -304,8 +304,7 @@ def train_rlhf(config=RLHFConfig(), progress=True):
         log["seconds"], log["eval_seconds"] = time.time() - clock, eval_seconds
         history.append(log)
         bar.set_postfix(score=f"{log['score']:.2f}", gold=f"{log['gold']:.2f}", kl=f"{log['kl']:.2f}")
-        if path is not None and ((step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps):
-            path.parent.mkdir(parents=True, exist_ok=True)
+        if path is not None and checkpoint_due(step, config.checkpoint_every, config.steps):
             save_checkpoint(path, {"policy": policy.state_dict(), "critic": critic.state_dict(),
                                    "optimizers": [o.state_dict() for o in optimizers], "step": step + 1,
                                    "history": history, "config": asdict(config)})
