@@ -54,6 +54,20 @@ def _root(node):
     return node.id if isinstance(node, ast.Name) else None
 
 
+def _written(target):
+    """The nodes a store to `target` writes through: tuple elements, and for ``a.b[i].c`` the chain
+    ``a.b[i].c``, ``a.b[i]``, ``a.b``, not the index ``i`` (``x[torch.arange(3)] = 0`` writes x only)."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _written(element)
+    elif isinstance(target, ast.Starred):
+        yield from _written(target.value)
+    else:
+        while isinstance(target, (ast.Attribute, ast.Subscript)):
+            yield target
+            target = target.value
+
+
 def _protected(module_path):
     return module_path.split(".")[0] in PROTECTED_ROOTS
 
@@ -80,7 +94,7 @@ def suspicious(code, known_imports=None):
         elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
             targets = [node.target]
         for target in targets:
-            for t in ast.walk(target):
+            for t in _written(target):
                 if isinstance(t, ast.Attribute):
                     root = _root(t)
                     if root in bound and _protected(bound[root]):

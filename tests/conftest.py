@@ -74,3 +74,13 @@ def base_dir(tmp_path_factory):
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread, as the trainers use: on a busy machine two threads made the tiny models 80x slower."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -195,3 +195,40 @@ def test_sequence_logps_argument_errors():
         sequence_logps(model, ids, mask[:, :-1], labels)
     with pytest.raises(ValueError, match=r"labels\[:, 0\] must be -100"):
         sequence_logps(model, ids, mask, ids)  # labels on the prompt's first token cannot be scored
+
+
+def test_the_evaluator_runs_every_eval_every_steps_and_after_the_last_in_eval_mode():
+    model, tok = policy()
+    seen = []
+
+    def evaluator(m):
+        seen.append(m.training)
+        return {"marker": len(seen)}
+
+    config = DPOConfig(**{**TOY.__dict__})
+    history = train_dpo(model, tok, PAIRS, config, progress=False, evaluator=evaluator, eval_every=2)
+    steps = len(history)
+    expected = [s for s in range(steps) if (s + 1) % 2 == 0 or s + 1 == steps]
+    assert [log["step"] for log in history if "eval/marker" in log] == expected
+    assert seen == [False] * len(expected)  # evaluated in eval mode ...
+    assert all(log["eval_seconds"] <= log["seconds"] for log in history)
+    plain = train_dpo(policy()[0], tok, PAIRS, config, progress=False)  # ... and training is not changed by it
+    assert [log["dpo/loss"] for log in plain] == [log["dpo/loss"] for log in history]
+
+
+def test_sequence_logps_from_logits_shifts_by_one_and_sums_the_labelled_tokens():
+    from rlllm_course.llm.dpo import sequence_logps_from_logits
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 5, 7, generator=g, dtype=torch.float64, requires_grad=True)
+    labels = torch.tensor([[-100, -100, 3, 6, -100], [-100, 1, 2, 0, 4]])
+    got = sequence_logps_from_logits(logits, labels)
+    logp = torch.log_softmax(logits.detach(), -1)
+    want = torch.stack([logp[0, 1, 3] + logp[0, 2, 6], logp[1, 0, 1] + logp[1, 1, 2] + logp[1, 2, 0] + logp[1, 3, 4]])
+    torch.testing.assert_close(got.detach(), want)
+    assert got.dtype == torch.float64  # float64 kept; float16/bfloat16 would be lifted to float32
+    got.sum().backward()
+    assert logits.grad[0, 4].abs().sum() == 0 and logits.grad[0, 0].abs().sum() == 0  # unscored positions
+    with pytest.raises(ValueError, match="labels\\[:, 0\\] must be -100"):
+        sequence_logps_from_logits(logits, torch.ones(2, 5, dtype=torch.long))
+    with pytest.raises(ValueError, match="shape"):
+        sequence_logps_from_logits(logits, labels[:, :4])

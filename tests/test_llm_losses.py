@@ -303,3 +303,21 @@ def test_group_advantages_equal_trl(trl_factory, scale):
     theirs = trainer._generate_and_score_completions(inputs)["advantages"]
     ours = group_advantages(state["rewards"], G, scale=scale, eps=1e-4)
     assert torch.allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+
+
+def test_implicit_reward_is_beta_times_the_log_ratio_with_the_reference_detached():
+    from rlllm_course.llm.losses import implicit_reward
+    policy = torch.tensor([-3.0, -10.0, -1.0], requires_grad=True)
+    ref = torch.tensor([-4.0, -10.0, -0.5], requires_grad=True)
+    r = implicit_reward(policy, ref, beta=0.5)
+    assert r.tolist() == [0.5, 0.0, -0.25]
+    r.sum().backward()
+    assert policy.grad.tolist() == [0.5, 0.5, 0.5] and ref.grad is None
+    # equal log-probs (the policy is the reference) give 0 whatever beta; DPO's loss is then log 2
+    assert torch.equal(implicit_reward(ref.detach(), ref.detach(), 3.0), torch.zeros(3))
+    loss, _ = dpo_loss(ref.detach(), ref.detach(), ref.detach(), ref.detach(), beta=0.1)
+    assert loss.item() == pytest.approx(math.log(2))
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        implicit_reward(policy, ref, beta=0.0)
+    with pytest.raises(ValueError, match=r"shape \(B,\)"):
+        implicit_reward(policy, ref[:2])

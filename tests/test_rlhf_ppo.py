@@ -19,13 +19,7 @@ from rlllm_course.rlhf.assistant_task import assistant_problems, make_prompt
 from rlllm_course.rlhf.rlhf_ppo import RLHFConfig, check_config, load_critic, rlhf_step, token_values, train_rlhf
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One thread, as the trainers use: on a busy machine two threads made these tiny models 80x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread, as the trainers use
 
 
 @pytest.fixture(scope="module")
@@ -234,12 +228,54 @@ def test_resume_reproduces_an_uninterrupted_run(base_dir, rm_dir, tmp_path, monk
         assert torch.equal(b["critic"][name], w), name
 
 
+# ---------------------------------------------------------------- the critic-free estimator (GRPO)
+def test_grpo_mode_uses_group_relative_advantages_and_no_critic(base_dir, rm_dir, tmp_path, monkeypatch):
+    # advantage="grpo": G responses per prompt, A = (score - group mean) / (group std + eps) on every
+    # token, the k3 KL in the loss with beta; no critic is built, saved or logged
+    config = small(base_dir, rm_dir, advantage="grpo", group_size=4, prompts_per_step=2, minibatches=2,
+                   ppo_epochs=1, beta=0.1, missing_eos_penalty=0.0)
+    scores = torch.tensor([1.0, 2.0, 3.0, 6.0, -1.0, -1.0, -1.0, 5.0])  # two groups of 4
+    monkeypatch.setattr(rlhf_ppo, "score", lambda rm, tok, prompts, responses, **kw: scores[:len(responses)])
+    seen = {}
+    real_loss = rlhf_ppo.policy_loss
+
+    def loss_spy(logp, old_logp, advantages, mask, **kw):
+        seen.setdefault("calls", []).append((advantages, mask, kw))
+        return real_loss(logp, old_logp, advantages, mask, **kw)
+
+    monkeypatch.setattr(rlhf_ppo, "policy_loss", loss_spy)
+    policy, tokenizer = load_policy(config.policy)
+    rm, rm_tokenizer = rmod.load_reward_model(config.reward_model)
+    ref = copy.deepcopy(policy).requires_grad_(False)
+    optimizers = rlhf_ppo.make_optimizers(policy, None, config)
+    assert optimizers[1] is None
+    problems = assistant_problems(2, seed=3)
+    torch.manual_seed(0)
+    log = rlhf_step(policy, None, ref, rm, tokenizer, rm_tokenizer, problems, optimizers, config)
+    assert len(log["completions"]) == 8 and not any(k.startswith("value/") for k in log)
+    grouped = scores.view(2, 4)
+    expected = ((grouped - grouped.mean(1, keepdim=True)) / (grouped.std(1, keepdim=True) + 1e-4)).flatten()
+    assert len(seen["calls"]) == 2  # one epoch of two minibatches of 4 rows
+    for advantages, mask, kw in seen["calls"]:
+        assert kw["aggregation"] == "grpo" and kw["beta"] == 0.1 and kw["ref_logp"] is not None
+        rows = advantages[:, 0]  # every token of a response has its response's advantage, 0 past its end
+        torch.testing.assert_close(advantages, rows[:, None] * mask)
+        for a in rows.tolist():
+            assert min(abs(a - e) for e in expected.tolist()) < 1e-5
+    # a whole run: no critic in the checkpoint, and resuming works as with the critic
+    path = tmp_path / "grpo"
+    train_rlhf(dataclasses.replace(config, checkpoint_dir=str(path)), progress=False)
+    state = torch.load(path / "checkpoint.pt", weights_only=False)
+    assert state["critic"] is None and state["optimizers"][1] is None and state["step"] == 2
+
+
 # ---------------------------------------------------------------- config checks
 @pytest.mark.parametrize("field, value", [
     ("steps", 0), ("prompts_per_step", 0), ("max_new_tokens", 2.5), ("ppo_epochs", 0), ("minibatches", 3),
     ("temperature", 0.0), ("lr", -1e-5), ("critic_lr", float("nan")), ("beta", -0.1), ("kl_estimator", "k2"),
     ("gamma", 1.5), ("lam", -0.1), ("clip_eps", 0.0), ("clip_range_value", 0.0), ("vf_coef", -1.0),
     ("missing_eos_penalty", -1.0), ("max_grad_norm", 0.0), ("eval_every", -1), ("checkpoint_every", 0),
+    ("advantage", "rloo"), ("group_size", 0),
 ])
 def test_a_bad_config_value_raises_naming_the_field(field, value):
     # a typo in a config must fail at once with the field's name, not as a shape error mid-run
@@ -248,3 +284,9 @@ def test_a_bad_config_value_raises_naming_the_field(field, value):
         check_config(config)
     with pytest.raises(ValueError, match=f"RLHFConfig.{field} "):
         train_rlhf(config, progress=False)  # before any model is loaded
+
+
+def test_grpo_needs_a_group_of_two():
+    with pytest.raises(ValueError, match="RLHFConfig.group_size must be >= 2 with advantage='grpo'"):
+        check_config(RLHFConfig(advantage="grpo", group_size=1))
+    check_config(RLHFConfig(advantage="grpo", group_size=4, prompts_per_step=8, minibatches=4))

@@ -64,3 +64,11 @@ def test_a_scan_names_the_cell_and_skips_the_courses_code():
     test = cell_by_id(nb, "test_discounted_returns")
     test["source"] = "import sys\nsys.setprofile(None)"
     assert len(tamper.scan_submission(nb, sol)) == 2
+
+
+def test_an_index_is_read_not_written():
+    # rewards[torch.arange(B), last] += score writes `rewards`, not torch (a false alarm once)
+    code = "import torch\nrewards[torch.arange(len(last)), last] += scores\nw[torch.zeros(1).long()] = 1"
+    assert tamper.suspicious(code) == []
+    assert tamper.suspicious("import torch\ntorch.arange = f") == ["writes torch.arange"]
+    assert tamper.suspicious("import torch\n(a, torch.x) = 1, 2") == ["writes torch.x"]

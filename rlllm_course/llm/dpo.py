@@ -59,13 +59,33 @@ class DPOConfig:
     device: str = "cpu"
 
 
+def sequence_logps_from_logits(logits, labels):
+    """Sequence log-probabilities sum_t log pi(y_t | x, y_<t) from a model's logits.
+
+    logits: (N, L, V) of a causal LM on (N, L) rows; labels: (N, L) long, -100 on the
+    prompt and on padding, the token ids on the response and its eos. The logit at
+    position t predicts the token at t + 1, so position 0 is never scored (labels[:, 0]
+    must be -100). Log-softmax in float32 at least. Returns (N,), with gradients.
+    """
+    if logits.ndim != 3 or labels.shape != logits.shape[:2]:
+        raise ValueError(f"logits must have shape (N, L, V) and labels (N, L), got {tuple(logits.shape)} and "
+                         f"{tuple(labels.shape)}")
+    if (labels[:, 0] != -100).any():
+        raise ValueError("labels[:, 0] must be -100: no logit predicts the first token of a row")
+    dtype = torch.promote_types(logits.dtype, torch.float32)
+    logp = F.log_softmax(logits[:, :-1].to(dtype), dim=-1)  # (N, L-1, V): predictions of tokens 1 .. L-1
+    targets = labels[:, 1:]  # (N, L-1)
+    mask = targets != -100
+    token_logp = torch.gather(logp, 2, targets.clamp(min=0)[..., None])[..., 0]  # (N, L-1)
+    return (token_logp * mask).sum(-1)  # (N,)
+
+
 def sequence_logps(model, input_ids, attention_mask, labels):
     """Sequence log-probabilities log pi(y | x) = sum_t log pi(y_t | x, y_<t) of the labelled tokens.
 
     input_ids, attention_mask, labels: (N, L) long, right-padded as
     ``sft.response_batch`` returns them; labels are -100 on the prompt and on
-    padding, the token ids on the response and its eos. The logit at position t
-    predicts the token at t + 1, so labels[:, 0] is never scored (it must be -100).
+    padding, the token ids on the response and its eos (``sequence_logps_from_logits``).
     Returns (N,) float, with gradients (wrap in ``torch.no_grad()`` for a reference).
     Right padding starts every row at position 0, so no position ids are needed,
     and the padding after a row cannot change its log-probs (attention is causal).
@@ -76,11 +96,7 @@ def sequence_logps(model, input_ids, attention_mask, labels):
     if (labels[:, 0] != -100).any():
         raise ValueError("labels[:, 0] must be -100: no logit predicts the first token of a row")
     logits = model(input_ids=input_ids, attention_mask=attention_mask).logits
-    logp = F.log_softmax(logits[:, :-1].float(), dim=-1)  # (N, L-1, V): predictions of tokens 1 .. L-1
-    targets = labels[:, 1:]  # (N, L-1)
-    mask = targets != -100
-    token_logp = torch.gather(logp, 2, targets.clamp(min=0)[..., None])[..., 0]  # (N, L-1)
-    return (token_logp * mask).sum(-1)  # (N,)
+    return sequence_logps_from_logits(logits, labels)  # (N,)
 
 
 def batch_logps(model, tokenizer, prompts, responses):
@@ -138,7 +154,8 @@ def check_config(config):
         raise ValueError(f"checkpoint_every must be a positive integer, got {config.checkpoint_every!r}")
 
 
-def train_dpo(model, tokenizer, pairs, config=DPOConfig(), ref_model=None, progress=True):
+def train_dpo(model, tokenizer, pairs, config=DPOConfig(), ref_model=None, progress=True, evaluator=None,
+              eval_every=0):
     """Train `model` in place with DPO on `pairs`; return the per-step history.
 
     pairs: list of {"prompt", "chosen", "rejected"} string dicts (completions
@@ -158,7 +175,9 @@ def train_dpo(model, tokenizer, pairs, config=DPOConfig(), ref_model=None, progr
     (per chosen token, logged whatever the weight), "dpo/reward_chosen",
     "dpo/reward_rejected", "dpo/accuracy", "dpo/margin", "dpo/logp_chosen",
     "dpo/logp_rejected" (mean policy log-probs), "lr", "grad_norm" (before
-    clipping), "seconds"}.
+    clipping), "seconds", "eval_seconds" (the part of them spent evaluating)}, and every
+    ``eval_every`` steps (and after the last) ``evaluator(model)``'s dict of figures under
+    ``eval/`` keys (model in eval mode, then back to training).
     """
     check_pairs(pairs)
     check_config(config)
@@ -198,6 +217,7 @@ def train_dpo(model, tokenizer, pairs, config=DPOConfig(), ref_model=None, progr
 
     model.train()
     clock = time.time() - (history[-1]["seconds"] if history else 0.0)
+    eval_seconds = history[-1].get("eval_seconds", 0.0) if history else 0.0
     bar = tqdm(range(start, steps), desc="dpo", disable=not progress, initial=start, total=steps)
     for step in bar:
         torch.manual_seed(config.seed * 1_000_003 + step)  # dropout, if any, reproducible on resume
@@ -221,7 +241,14 @@ def train_dpo(model, tokenizer, pairs, config=DPOConfig(), ref_model=None, progr
         log = {"step": step, **metrics, "loss": loss.item(), "dpo/sft_nll": nll.item(),
                "dpo/logp_chosen": policy_chosen.mean().item(),
                "dpo/logp_rejected": policy_rejected.mean().item(), "lr": lr,
-               "grad_norm": grad_norm.item(), "seconds": time.time() - clock}
+               "grad_norm": grad_norm.item()}
+        if evaluator is not None and eval_every and ((step + 1) % eval_every == 0 or step + 1 == steps):
+            started = time.time()
+            model.eval()
+            log.update({f"eval/{k}": v for k, v in evaluator(model).items()})
+            model.train()
+            eval_seconds += time.time() - started
+        log["seconds"], log["eval_seconds"] = time.time() - clock, eval_seconds
         history.append(log)
         bar.set_postfix(loss=f"{log['dpo/loss']:.3f}", acc=f"{log['dpo/accuracy']:.2f}",
                         margin=f"{log['dpo/margin']:.3f}")

@@ -263,6 +263,23 @@ def bradley_terry_loss(chosen, rejected, margin=0.0, center_coefficient=0.0):
     return loss, metrics
 
 
+def implicit_reward(policy_logps, ref_logps, beta=0.1):
+    """DPO's implicit reward r(x, y) = beta * (log pi(y | x) - log pi_ref(y | x)) (Rafailov et al., 2023).
+
+    policy_logps, ref_logps: (B,) sequence log-probs (sums over the response tokens);
+    beta > 0. The optimal policy of the KL-regularised objective makes the true reward
+    equal to this plus beta * log Z(x), a term of the prompt alone that any comparison of
+    two responses to one prompt cancels. Gradients flow through policy_logps only.
+    Returns (B,).
+    """
+    if policy_logps.ndim != 1 or policy_logps.shape != ref_logps.shape:
+        raise ValueError(f"policy_logps and ref_logps must both have shape (B,), got {tuple(policy_logps.shape)} "
+                         f"and {tuple(ref_logps.shape)}")
+    if not float(beta) > 0:
+        raise ValueError(f"beta must be > 0, got {beta!r}")
+    return beta * (policy_logps - ref_logps.detach())
+
+
 def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta=0.1):
     """Direct Preference Optimization loss (Rafailov et al., 2023).
 
@@ -276,8 +293,8 @@ def dpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta=0.1)
     shapes = {tuple(t.shape) for t in (policy_chosen, policy_rejected, ref_chosen, ref_rejected)}
     if len(shapes) != 1 or policy_chosen.ndim != 1:
         raise ValueError(f"the four log-prob tensors must all have shape (B,), got {sorted(shapes)}")
-    reward_chosen = beta * (policy_chosen - ref_chosen)  # (B,)
-    reward_rejected = beta * (policy_rejected - ref_rejected)  # (B,)
+    reward_chosen = implicit_reward(policy_chosen, ref_chosen, beta)  # (B,)
+    reward_rejected = implicit_reward(policy_rejected, ref_rejected, beta)  # (B,)
     diff = reward_chosen - reward_rejected  # (B,)
     loss = -F.logsigmoid(diff).mean()
     with torch.no_grad():
