@@ -10,6 +10,8 @@ VENV ?= .venv
 # multi-GB CUDA build. On a GPU box set TORCH="torch==2.13.0" TORCH_INDEX=<your CUDA index>.
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
+# verl is installed without its pins (see the extra "scale" in pyproject.toml)
+VERL ?= verl==0.9.1
 BIN := $(VENV)/bin
 PORT ?= 8888
 # A student's lab has nbgrader's Validate and nothing that needs an nbgrader exchange or
@@ -28,7 +30,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)" $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,scale]"
+	$(BIN)/python -m pip install --quiet --no-deps "$(VERL)"
 	touch $@
 
 $(MATHJAX): | $(VENV)/.installed

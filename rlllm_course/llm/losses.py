@@ -137,6 +137,15 @@ def kl_k1(logp, ref_logp):
     return logp - ref_logp
 
 
+def kl_k2(logp, ref_logp):
+    """Per-token k2 estimator of KL(policy || ref): (logp - ref_logp)^2 / 2 (Schulman, 2020).
+
+    Always >= 0 and biased, but its gradient under samples from the policy is the
+    gradient of KL(policy || ref), unlike k1's and k3's (verl's "k2" / "mse").
+    """
+    return 0.5 * (logp - ref_logp) ** 2
+
+
 def kl_k3(logp, ref_logp):
     """Per-token k3 estimator of KL(policy || ref): exp(d) - d - 1 with d = ref_logp - logp.
 
