@@ -118,11 +118,20 @@ def grpo_step(model, ref_model, optimizer, problems, tokenizer, config, baseline
     update), "length_reward" (its mean, when length_weight is set), and the last
     update's ``policy_loss`` metrics ``policy/*``}.
     """
-    G = config.group_size
     prompts = [make_prompt(p, config.template) for p in problems]
     model.eval()
-    rollout = generate(model, tokenizer, prompts, group_size=G, max_new_tokens=config.max_new_tokens,
+    rollout = generate(model, tokenizer, prompts, group_size=config.group_size, max_new_tokens=config.max_new_tokens,
                        temperature=config.temperature)
+    return grpo_update(model, ref_model, optimizer, problems, rollout, config, baseline, length_weight)
+
+
+def grpo_update(model, ref_model, optimizer, problems, rollout, config, baseline=0.0, length_weight=0.0):
+    """Steps 2-5 of ``grpo_step`` on a given `rollout` of `problems` (G rows per problem, in order).
+
+    The learner's half of a step, for rollouts sampled elsewhere (``scale.ray_rollout``'s
+    workers); ``grpo_step`` samples, then calls it. Returns ``grpo_step``'s log.
+    """
+    G = config.group_size
     repeated = [p for p in problems for _ in range(G)]  # (B,) problem of each row
     accuracy = accuracy_reward(rollout.completions, repeated)  # (B,)
     fmt = format_reward(rollout.completions)  # (B,)
