@@ -1,8 +1,9 @@
-"""The RLHF losses against TRL 1.16 on the same model and the same pairs: the reward model's
-Bradley-Terry loss (``RewardTrainer``) and DPO's sigmoid loss (``DPOTrainer``).
+"""The course's losses against TRL 1.16's trainers on the same model and data: the response-only
+SFT loss (``SFTTrainer``), the reward model's Bradley-Terry loss (``RewardTrainer``) and DPO's
+sigmoid loss (``DPOTrainer``). (GRPO's is in test_llm_losses.py.)
 
 Each test hands TRL a tiny random assistant model (saved to a temp folder: no download),
-lets TRL tokenize and collate the pairs its own way, calls its ``compute_loss`` and compares
+lets TRL tokenize and collate the data its own way, calls its ``compute_loss`` and compares
 it with the course's loss from its own tokenizing, pooling and log-prob sums.
 """
 
@@ -14,6 +15,7 @@ import torch
 from rlllm_course.llm.dpo import batch_logps
 from rlllm_course.llm.losses import bradley_terry_loss, dpo_loss
 from rlllm_course.llm.model import load_policy
+from rlllm_course.llm.sft import response_batch, sft_loss
 from rlllm_course.rlhf import reward_model as rmod
 
 trl = pytest.importorskip("trl")
@@ -93,3 +95,23 @@ def test_dpo_loss_equals_trl_dpo_trainer_sigmoid(base_dir, tmp_path):
         for side in ("chosen", "rejected"):
             ratio = beta * (logps["policy", side] - logps["ref", side]).mean().item()
             assert metrics[f"rewards/{side}"][-1] == pytest.approx(ratio, rel=1e-5), (beta, side)
+
+
+def test_sft_loss_equals_trl_sft_trainer_on_completions(base_dir, tmp_path):
+    # prompt/completion rows: TRL takes the loss on the completion and its eos only, as sft.response_batch labels it
+    from datasets import Dataset
+    policy, tokenizer = load_policy(str(base_dir))
+    rows = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in PAIRS]
+    args = trl.SFTConfig(output_dir=str(tmp_path / "out"), use_cpu=True, report_to=[], save_strategy="no",
+                         per_device_train_batch_size=len(rows))
+    trainer = trl.SFTTrainer(model=policy, args=args, train_dataset=Dataset.from_list(rows), processing_class=tokenizer)
+    trainer.model.eval()
+    batch = collated(trainer)
+    with torch.no_grad():
+        theirs = trainer.compute_loss(trainer.model, batch)
+        input_ids, attention_mask, labels = response_batch([r["prompt"] for r in rows], [r["completion"] for r in rows],
+                                                           tokenizer)
+        ours = sft_loss(trainer.model(input_ids=input_ids, attention_mask=attention_mask).logits, labels)
+    assert ours.item() == pytest.approx(theirs.item(), rel=1e-5)
+    # the same tokens are labelled on both sides: the completion and its eos, never the prompt
+    assert (batch["labels"] != -100).sum().item() == (labels != -100).sum().item()
