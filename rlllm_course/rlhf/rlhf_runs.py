@@ -61,6 +61,12 @@ def run_config(name, seed=0, **overrides):
                          **RUNS[name], **overrides})
 
 
+def eval_set(n_eval=N_EVAL):
+    """(config, problems): the evaluation settings every run shares and its `n_eval` held-out questions."""
+    config = run_config("ppo-beta-0.05", n_eval=n_eval)
+    return config, assistant_problems(config.n_eval, config.eval_seed, "eval")
+
+
 def dpo_config(seed=0, **overrides):
     """The ``DPOConfig`` of the "dpo" run."""
     return DPOConfig(**{**DPO_CONFIG, "seed": seed, **overrides})
@@ -114,8 +120,7 @@ def dpo_evaluator(policy, tokenizer, reference, n_eval=N_EVAL, n_pairs=N_HELDOUT
     mean log-probs of ``n_pairs`` held-out pairs' chosen and rejected responses (``logp_chosen``,
     ``logp_rejected``; their reference values as ``ref_logp_chosen``, ``ref_logp_rejected``)."""
     rm, rm_tokenizer = load_reward_model("assistant-rm")
-    config = run_config("ppo-beta-0.05", n_eval=n_eval)
-    problems = assistant_problems(config.n_eval, config.eval_seed, "eval")
+    config, problems = eval_set(n_eval)
     pairs = load_preferences(DATA_DIR / "assistant-preferences", "test")[:n_pairs]
     prompts = [p["prompt"] for p in pairs]
 
@@ -170,8 +175,7 @@ def best_of_n_figures(n_eval=N_EVAL, samples=BON_SAMPLES, seed=0):
     started = time.time()
     policy, tokenizer = load_policy("assistant")
     rm, rm_tokenizer = load_reward_model("assistant-rm")
-    config = run_config("ppo-beta-0.05", n_eval=n_eval)
-    problems = assistant_problems(config.n_eval, config.eval_seed, "eval")
+    config, problems = eval_set(n_eval)
     torch.manual_seed(seed)
     completions = []
     for i in range(0, len(problems), 8):  # 8 questions x `samples` rows a call
@@ -185,14 +189,13 @@ def best_of_n_figures(n_eval=N_EVAL, samples=BON_SAMPLES, seed=0):
             "seconds": time.time() - started}
 
 
-def start_figures(config=None):
+def start_figures(n_eval=N_EVAL):
     """The base's held-out figures, as ``evaluate_policy`` gives them at every evaluation of a run."""
-    config = config or run_config("ppo-beta-0.05")
+    config, problems = eval_set(n_eval)
     torch.set_num_threads(config.num_threads)
     policy, tokenizer = load_policy(config.policy)
     rm, rm_tokenizer = load_reward_model(config.reward_model)
-    figures = evaluate_policy(policy, tokenizer, rm, rm_tokenizer,
-                              assistant_problems(config.n_eval, config.eval_seed, "eval"), config)
+    figures = evaluate_policy(policy, tokenizer, rm, rm_tokenizer, problems, config)
     figures["completions"] = figures["completions"][:KEPT_COMPLETIONS]
     return figures
 
