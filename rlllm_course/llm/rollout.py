@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .decode import fast_generate_ids, supports_fast_decode
+
 
 @dataclass
 class Rollout:
@@ -68,6 +70,20 @@ def decode_completions(tokenizer, completion_ids, completion_mask):
 
 
 @torch.no_grad()
+def hf_generate_ids(model, prompt_ids, prompt_mask, max_new_tokens, eos_token_id, pad_token_id,
+                    temperature=1.0, top_p=1.0, greedy=False):
+    """The new tokens of HF's ``model.generate``: (B, T) long, padding after each row's eos.
+
+    prompt_ids, prompt_mask: (B, P) left-padded. Sampling at `temperature` with
+    nucleus `top_p` (top-k off), or the argmax with ``greedy=True``.
+    """
+    sampling = {} if greedy else {"temperature": temperature, "top_p": top_p, "top_k": 0}
+    out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, max_new_tokens=max_new_tokens,
+                         do_sample=not greedy, pad_token_id=pad_token_id, eos_token_id=eos_token_id, **sampling)
+    return out[:, prompt_ids.shape[1]:]  # (B, T)
+
+
+@torch.no_grad()
 def generate(model, tokenizer, prompts, group_size=1, max_new_tokens=48, temperature=1.0,
              top_p=1.0, greedy=False):
     """Sample `group_size` completions for each prompt, batched, with the KV cache.
@@ -81,17 +97,17 @@ def generate(model, tokenizer, prompts, group_size=1, max_new_tokens=48, tempera
         raise ValueError("prompts must be a list of strings, got a single string")
     if tokenizer.padding_side != "left":
         raise ValueError("tokenizer.padding_side must be 'left' for generation")
+    if not greedy and not (temperature > 0 and 0 < top_p <= 1):
+        raise ValueError(f"need temperature > 0 and 0 < top_p <= 1 to sample, got {temperature!r}, {top_p!r}")
     device = next(model.parameters()).device
     repeated = [p for p in prompts for _ in range(group_size)]
     enc = tokenizer(repeated, return_tensors="pt", padding=True, add_special_tokens=False)
     prompt_ids, prompt_mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)
-    sampling = {} if greedy else {"temperature": temperature, "top_p": top_p, "top_k": 0}
-    out = model.generate(
-        input_ids=prompt_ids, attention_mask=prompt_mask, max_new_tokens=max_new_tokens,
-        do_sample=not greedy, pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id, **sampling,
-    )
-    completion_ids = out[:, prompt_ids.shape[1]:]  # (B, T)
+    # The course's Llama models decode in a loop of our own (decode.py: the same samples, finished
+    # rows dropped, a static cache); any other model goes through HF's generate.
+    new_ids = fast_generate_ids if supports_fast_decode(model) else hf_generate_ids
+    completion_ids = new_ids(model, prompt_ids, prompt_mask, max_new_tokens, tokenizer.eos_token_id,
+                             tokenizer.pad_token_id, temperature, top_p, greedy)  # (B, T)
     completion_mask = completion_mask_from_ids(completion_ids, tokenizer.eos_token_id)
     completion_ids = completion_ids.masked_fill(completion_mask == 0, tokenizer.pad_token_id)
     index = torch.arange(len(prompts), device=device).repeat_interleave(group_size)  # (B,)
