@@ -16,7 +16,7 @@ def test_grade_names_the_missing_folder(tmp_path):
 def test_the_console_script_lists_its_commands():
     out = subprocess.run([sys.executable, "-m", "rlllm_course.cli", "--help"],
                          capture_output=True, text=True, check=True).stdout
-    assert "release" in out and "grade" in out
+    assert "release" in out and "grade" in out and "gpu-grpo" in out
 
 
 def test_release_of_an_unknown_assignment_fails_with_nbgrader_s_reason(tmp_path):

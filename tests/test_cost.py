@@ -39,6 +39,9 @@ def test_memory_is_zeros_16_bytes_a_parameter_plus_the_reference_and_the_cache()
     # a 0.5B model (Qwen2.5-0.5B: 24 layers, 2 KV heads of 64) rolling out 256 rows of 1024 tokens
     kv = cost.training_memory_bytes(0, reference=False, kv_tokens=256 * 1024, n_layers=24, n_kv_heads=2, head_dim=64)
     assert kv == 2 * 24 * 2 * 64 * 2 * 256 * 1024
+    for bad in ("n_params", "kv_tokens", "n_layers", "n_kv_heads", "head_dim"):
+        with pytest.raises(ValueError, match=bad):
+            cost.training_memory_bytes(**{"n_params": 1e9, bad: -1})
     assert cost.seconds(1e12, 1e12, utilization=0.5) == 2.0
     with pytest.raises(ValueError, match="utilization"):
         cost.seconds(1.0, 1.0, utilization=0.0)

@@ -24,6 +24,10 @@ from dataclasses import dataclass
 
 TRAINED_BYTES_PER_PARAM = 16  # bf16 weights + bf16 grads + fp32 master + Adam m, v (ZeRO's 16 psi)
 FROZEN_BYTES_PER_PARAM = 2  # a bf16 copy (the reference)
+# The shapes that set the cost, from the Qwen2.5 models' config.json (parameters with tied or untied embeddings
+# as shipped): n_params, n_layers, n_kv_heads, head_dim.
+QWEN2_5 = {"0.5B": (494_032_768, 24, 2, 64), "1.5B": (1_543_714_304, 28, 2, 128),
+           "3B": (3_085_938_688, 36, 2, 128), "7B": (7_615_616_512, 28, 4, 128)}
 
 
 def forward_flops(n_params, tokens):
@@ -64,6 +68,10 @@ def grpo_step_flops(n_params, prompts, group_size, prompt_tokens, response_token
 
 def training_memory_bytes(n_params, reference=True, kv_tokens=0, n_layers=0, n_kv_heads=0, head_dim=0):
     """Bytes of a GRPO run's models, optimizer and KV cache (module docstring); kv_tokens: rows * tokens."""
+    for name, value in (("n_params", n_params), ("kv_tokens", kv_tokens), ("n_layers", n_layers), ("n_kv_heads", n_kv_heads),
+                        ("head_dim", head_dim)):
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0, got {value!r}")
     weights = TRAINED_BYTES_PER_PARAM * n_params + (FROZEN_BYTES_PER_PARAM * n_params if reference else 0)
     kv_cache = 2 * n_layers * n_kv_heads * head_dim * 2 * kv_tokens
     return weights + kv_cache
