@@ -1,114 +1,110 @@
-"""Seconds per GRPO step: rlllm_course.llm.grpo against TRL's GRPOTrainer, side by side.
+"""Seconds per GRPO step and per phase: rlllm_course.llm.grpo against TRL's GRPOTrainer, side by side.
 
-    python benchmarks/grpo_vs_trl.py [--steps 12] [--repeats 2]
+    python benchmarks/grpo_vs_trl.py [--steps 8] [--repeats 2] [--beta 0] [--trl-defaults]
 
-Same shipped tiny model, same batch (16 prompts x 8 samples, up to 48 new
-tokens, temperature 1), same rewards (accuracy + format), beta = 0, one
-gradient step per batch, one CPU thread. Each step is timed from its start to
-the end of the optimizer step (sampling, rewards, advantages, loss, update);
-the first two steps of each run are warm-up and not counted. The two trainers
-alternate run by run so that machine load hits both alike.
+Same shipped tiny model (float32), same batch (16 prompts x 8 samples, up to 48 new
+tokens, temperature 1, top-k 0, top-p 1), same problems in the same order, same rewards
+(accuracy + format), one gradient step per batch, one CPU thread. TRL's arguments come
+from the course's own mapping (``scale.trl_recipes.build_trl_config``), which also gives
+TRL its fastest set-up on a CPU for the same arithmetic:
+- ``bf16=False``: TRL defaults to bf16 autocast even on a CPU. Without native bfloat16
+  (AVX2-only CPUs) that made its step ~10x slower (12.6 s against 1.3 s); with AVX512-BF16
+  or AMX it makes TRL faster, on other numbers. float32 on both sides is the same work
+  on every machine (``phase_clock``'s docstring);
+- ``activation_checkpointing=False``: TRL's default recomputes every layer's forward in
+  the backward pass to save memory the tiny model does not need;
+- ``generation_batch_size`` = the batch (``steps_per_generation=1``), no vLLM, no
+  ``torch_compile`` (its compile time is not repaid in a short CPU run), no Liger kernels
+  (Triton, GPU only), ``log_completions=False``, data-loader workers 0. TRL's sampler uses
+  the KV cache (``use_cache`` is on and checkpointing is off while it generates).
+Phases (``phase_clock``): generation (ours ``rollout.generate``, TRL ``_generate``: tokenizing,
+sampling, decoding), scoring (ours ``accuracy_reward`` + ``format_reward``, TRL
+``_calculate_rewards``), log-probs without gradient (old / reference; none at beta 0 with
+one update per batch), the forward with gradient (``sequence_logprobs`` /
+``_get_per_token_logps_and_entropies``), backward + step. The two trainers sample
+different completions, so the last line compares forward + backward per position
+(rows x (prompt + completion) columns). The trainers alternate run by run so that machine
+load hits both alike; the first steps of each run are warm-up.
 """
 
 import argparse
 import statistics
 import tempfile
-import time
 
 import torch
 
+from phase_clock import BACKWARD, PhaseClock, alternate, grad_phase, machine, report
+from rlllm_course.llm import grpo
 from rlllm_course.llm.grpo import GRPOConfig, train_grpo
-from rlllm_course.llm.model import resolve_model_path
-from rlllm_course.llm.rewards import accuracy_reward, format_reward
-from rlllm_course.llm.tasks import TINY_TEMPLATE, addition_problems, make_prompt
+from rlllm_course.llm.model import load_policy
+from rlllm_course.llm.tasks import addition_problems, make_prompt
+from rlllm_course.scale.trl_recipes import build_trl_config, rule_reward_functions
 
-WARMUP = 2
+GENERATION, SCORING, NO_GRAD, FORWARD = "generation", "scoring", "log-probs (old/ref)", "forward (grad)"
+PHASES = [GENERATION, SCORING, NO_GRAD, FORWARD, BACKWARD]
+TRL_DEFAULTS = {"bf16": True, "activation_checkpointing": True}  # TRL 1.16's own, which the recipe turns off
 
 
-def ours(steps, seed):
-    config = GRPOConfig(seed=seed, steps=steps, log_kl=False, beta=0.0)
-    _, _, history = train_grpo(config, progress=False)
+def course_config(steps, seed, beta):
+    return GRPOConfig(seed=seed, steps=steps, beta=beta, log_kl=False, num_threads=1)
+
+
+def ours(steps, seed, beta):
+    clock = PhaseClock()
+    with clock.running():
+        clock.wrap(grpo, "generate", GENERATION)
+        clock.wrap(grpo, "accuracy_reward", SCORING)
+        clock.wrap(grpo, "format_reward", SCORING)
+        clock.wrap(grpo, "sequence_logprobs", grad_phase(FORWARD, NO_GRAD),
+                   positions=lambda model, prompt_ids, prompt_mask, completion_ids, *a, **k:
+                   prompt_ids.shape[0] * (prompt_ids.shape[1] + completion_ids.shape[1]))
+        _, _, history = train_grpo(course_config(steps, seed, beta), progress=False)
     print(f"  ours: mean reward {statistics.mean(h['reward'] for h in history):.3f}", flush=True)
-    ends = [h["seconds"] for h in history]
-    return [b - a for a, b in zip(ends[:-1], ends[1:])][WARMUP - 1:]  # step i's duration, warm-up dropped
+    return clock
 
 
-def trl_run(steps, seed):
-    import transformers
+def trl_run(steps, seed, beta, overrides=None):
     import trl
     from datasets import Dataset
 
-    from rlllm_course.llm.model import load_tokenizer
-
-    config = GRPOConfig(seed=seed)
+    torch.set_num_threads(1)
+    clock = PhaseClock()
+    config = course_config(steps, seed, beta)
+    policy, tokenizer = load_policy(config.model)
     problems = addition_problems(steps * config.prompts_per_step, seed=seed, split="train")
-    by_prompt = {make_prompt(p, TINY_TEMPLATE): p for p in problems}
-    dataset = Dataset.from_dict({"prompt": list(by_prompt)})
-
-    tokenizer = load_tokenizer(str(resolve_model_path(config.model)))
-
-    def texts(completion_ids):
-        # TRL decodes without special tokens, which drops the <think>/<answer> tags
-        # the rewards read: decode as our rollout does, tags kept.
-        return [tokenizer.decode([i for i in ids if i not in drop], skip_special_tokens=False)
-                for ids in completion_ids]
-
-    drop = {tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id}
-
-    def accuracy(prompts, completions, completion_ids, **kwargs):
-        return accuracy_reward(texts(completion_ids), [by_prompt[p] for p in prompts]).tolist()
-
-    def fmt(prompts, completions, completion_ids, **kwargs):
-        return format_reward(texts(completion_ids)).tolist()
-
-    class StepClock(transformers.TrainerCallback):
-        def __init__(self):
-            self.times = []
-
-        def on_step_begin(self, args, state, control, **kwargs):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            self.times.append(time.perf_counter() - self.start)
-
-    clock = StepClock()
-    with tempfile.TemporaryDirectory() as out:
-        args = trl.GRPOConfig(
-            output_dir=out, use_cpu=True, seed=seed, max_steps=steps, report_to="none",
-            save_strategy="no", disable_tqdm=True,
-            per_device_train_batch_size=config.prompts_per_step * config.group_size,
-            num_generations=config.group_size, max_completion_length=config.max_new_tokens,
-            temperature=config.temperature, learning_rate=config.lr, beta=0.0,
-            epsilon=config.clip_eps, loss_type=config.aggregation, scale_rewards="group",
-            max_grad_norm=config.max_grad_norm, lr_scheduler_type="constant", warmup_steps=0,
-            num_iterations=1, dataloader_num_workers=0, logging_steps=1)
-        model = str(resolve_model_path(config.model))
-        trainer = trl.GRPOTrainer(model=model, reward_funcs=[accuracy, fmt], args=args,
-                                  train_dataset=dataset, processing_class=tokenizer,
-                                  callbacks=[clock])
+    data = Dataset.from_dict({"prompt": [make_prompt(p, config.template) for p in problems]})
+    with tempfile.TemporaryDirectory() as out, clock.running():
+        args = build_trl_config("grpo", config, out, **(overrides or {}))
+        trainer = trl.GRPOTrainer(model=policy, reward_funcs=rule_reward_functions(tokenizer, problems, config),
+                                  args=args, train_dataset=data, processing_class=tokenizer)
+        clock.wrap(trainer, "_generate", GENERATION)
+        clock.wrap(trainer, "_calculate_rewards", SCORING)
+        clock.wrap(trainer, "_get_per_token_logps_and_entropies", grad_phase(FORWARD, NO_GRAD),
+                   positions=lambda model, input_ids, *a, **k: input_ids.numel())
         trainer.train()
-        rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
+    rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     print(f"  trl: mean reward {statistics.mean(rewards):.3f}", flush=True)
-    return clock.times[WARMUP:]
+    if len(clock.steps) != steps:
+        raise RuntimeError(f"timed {len(clock.steps)} optimizer steps, expected {steps}")
+    return clock
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--beta", type=float, default=0.0, help="k3 coefficient: > 0 adds the reference's log-probs")
+    parser.add_argument("--trl-defaults", action="store_true",
+                        help="also run TRL with its own defaults (bf16 autocast, activation checkpointing)")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    times = {"rlllm_course": [], "trl": []}
-    for r in range(args.repeats):
-        times["rlllm_course"] += ours(args.steps, seed=r)
-        times["trl"] += trl_run(args.steps, seed=r)
-        print(f"run {r}: ours {statistics.median(times['rlllm_course']):.3f} s/step, "
-              f"trl {statistics.median(times['trl']):.3f} s/step", flush=True)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"\nmedian seconds per step over {len(times['trl'])} steps each")
-    print(f"  rlllm_course.llm.grpo : {med['rlllm_course']:.3f}")
-    print(f"  trl GRPOTrainer       : {med['trl']:.3f}")
-    print(f"  ratio ours / trl      : {med['rlllm_course'] / med['trl']:.2f}  (target <= 1)")
+    print(machine())
+    runs = {"ours": lambda seed: ours(args.steps, seed, args.beta),
+            "trl": lambda seed: trl_run(args.steps, seed, args.beta)}
+    if args.trl_defaults:
+        runs["trl defaults"] = lambda seed: trl_run(args.steps, seed, args.beta, TRL_DEFAULTS)
+    median = report(alternate(runs, args.repeats), PHASES)
+    print(f"\nratio ours / trl (median step): {median['ours'] / median['trl']:.2f}  (target <= 1)")
 
 
 if __name__ == "__main__":
