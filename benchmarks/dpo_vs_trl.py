@@ -19,29 +19,21 @@ seconds are printed per run; a per-step phase of TRL with ``--trl-defaults``), f
 policy + loss (ours ``batch_logps`` + ``dpo_loss``, TRL ``compute_loss``), backward + step.
 """
 
-import argparse
-import copy
 import tempfile
 
 import torch
 
-from phase_clock import BACKWARD, WARMUP, PhaseClock, alternate, grad_phase, machine, report
+from phase_clock import (BACKWARD, WARMUP, PhaseClock, check_steps, course_order, grad_phase, main,
+                         preference_pairs)
 from rlllm_course.llm import dpo
 from rlllm_course.llm.dpo import DPOConfig, train_dpo
-from rlllm_course.llm.model import DATA_DIR, load_policy
-from rlllm_course.llm.sft import batch_order
-from rlllm_course.rlhf.preferences import load_preferences
+from rlllm_course.llm.model import load_policy
 from rlllm_course.rlhf.rlhf_runs import DPO_CONFIG
-from rlllm_course.scale.trl_recipes import build_trl_config
+from rlllm_course.scale.trl_recipes import build_trl_config, quiet
 
 BATCH, REF, POLICY = "batch", "forward reference", "forward policy + loss"
 PHASES = [BATCH, REF, POLICY, BACKWARD]
 TRL_DEFAULTS = {"bf16": True, "activation_checkpointing": True, "precompute_ref_log_probs": False}
-
-
-def pairs(steps, batch_size):
-    rows = load_preferences(DATA_DIR / "assistant-preferences", "train")[:steps * batch_size]
-    return [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in rows]
 
 
 def course_config(seed):
@@ -54,66 +46,45 @@ def up_front(clock, name):
           f"(the whole pass over the pairs when precomputed)", flush=True)
 
 
-def ours(data, seed):
+def ours(args, seed):
+    config = course_config(seed)
+    data = preference_pairs(args.steps * config.batch_size)
     clock = PhaseClock()
     with clock.running():
         clock.wrap(dpo, "response_batch", BATCH)
         clock.wrap(dpo, "batch_logps", grad_phase(POLICY, REF))
         clock.wrap(dpo, "dpo_loss", POLICY)
         policy, tokenizer = load_policy("assistant")
-        history = train_dpo(policy, tokenizer, data, course_config(seed), progress=False)
+        history = train_dpo(policy, tokenizer, data, config, progress=False)
     up_front(clock, "ours")
     print(f"  ours: last loss {history[-1]['dpo/loss']:.3f}", flush=True)
     return clock
 
 
-def trl_run(data, seed, overrides=None):
+def trl_run(args, seed, overrides=None):
     import trl
     from datasets import Dataset
 
     torch.set_num_threads(1)
     clock = PhaseClock()
     config = course_config(seed)
+    data = preference_pairs(args.steps * config.batch_size)
     with tempfile.TemporaryDirectory() as out, clock.running():
         clock.wrap(trl.DPOTrainer, "compute_ref_log_probs", REF)  # the precomputation, inside __init__
         policy, tokenizer = load_policy("assistant")
-        # the course's batches, in its order: TRL reads the pairs as given (its default samples at random)
-        in_order = [copy.deepcopy(data[i]) for i in batch_order(len(data), len(data) // config.batch_size,
-                                                                config.batch_size, seed)]
-        args = build_trl_config("dpo", config, out, train_sampling_strategy="sequential",
-                                **(overrides or {}))
-        trainer = trl.DPOTrainer(model=policy, args=args, train_dataset=Dataset.from_list(in_order),
-                                 processing_class=tokenizer)
+        trl_args = build_trl_config("dpo", config, out, train_sampling_strategy="sequential", **(overrides or {}))
+        trainer = trl.DPOTrainer(model=policy, args=trl_args, processing_class=tokenizer,
+                                 train_dataset=Dataset.from_list(course_order(data, config.batch_size, seed)))
         clock.wrap(trainer, "data_collator", BATCH)
         clock.wrap(trainer, "compute_loss", POLICY)
         if trainer.ref_model is not None:  # no precomputation: one reference forward per step
             clock.wrap(trainer.ref_model, "forward", REF)
-        trainer.train()
+        quiet(trainer).train()
     up_front(clock, "trl")
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     print(f"  trl: last loss {losses[-1]:.3f}", flush=True)
-    if len(clock.steps) != len(data) // config.batch_size:
-        raise RuntimeError(f"timed {len(clock.steps)} optimizer steps, expected {len(data) // config.batch_size}")
-    return clock
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--trl-defaults", action="store_true",
-                        help="also run TRL with its own defaults (bf16 autocast, activation checkpointing, "
-                             "a reference forward every step)")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    print(machine())
-    data = pairs(args.steps, course_config(0).batch_size)
-    runs = {"ours": lambda seed: ours(data, seed), "trl": lambda seed: trl_run(data, seed)}
-    if args.trl_defaults:
-        runs["trl defaults"] = lambda seed: trl_run(data, seed, TRL_DEFAULTS)
-    median = report(alternate(runs, args.repeats), PHASES)
-    print(f"\nratio ours / trl (median step): {median['ours'] / median['trl']:.2f}")
+    return check_steps(clock, args.steps)
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, PHASES, ours, trl_run, TRL_DEFAULTS, steps=20)

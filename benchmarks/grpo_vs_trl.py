@@ -27,29 +27,28 @@ different completions, so the last line compares forward + backward per position
 load hits both alike; the first steps of each run are warm-up.
 """
 
-import argparse
 import statistics
 import tempfile
 
 import torch
 
-from phase_clock import BACKWARD, PhaseClock, alternate, grad_phase, machine, report
+from phase_clock import BACKWARD, PhaseClock, check_steps, grad_phase, main
 from rlllm_course.llm import grpo
 from rlllm_course.llm.grpo import GRPOConfig, train_grpo
 from rlllm_course.llm.model import load_policy
 from rlllm_course.llm.tasks import addition_problems, make_prompt
-from rlllm_course.scale.trl_recipes import build_trl_config, rule_reward_functions
+from rlllm_course.scale.trl_recipes import build_trl_config, quiet, rule_reward_functions
 
 GENERATION, SCORING, NO_GRAD, FORWARD = "generation", "scoring", "log-probs (old/ref)", "forward (grad)"
 PHASES = [GENERATION, SCORING, NO_GRAD, FORWARD, BACKWARD]
 TRL_DEFAULTS = {"bf16": True, "activation_checkpointing": True}  # TRL 1.16's own, which the recipe turns off
 
 
-def course_config(steps, seed, beta):
-    return GRPOConfig(seed=seed, steps=steps, beta=beta, log_kl=False, num_threads=1)
+def course_config(args, seed):
+    return GRPOConfig(seed=seed, steps=args.steps, beta=args.beta, log_kl=False, num_threads=1)
 
 
-def ours(steps, seed, beta):
+def ours(args, seed):
     clock = PhaseClock()
     with clock.running():
         clock.wrap(grpo, "generate", GENERATION)
@@ -58,54 +57,38 @@ def ours(steps, seed, beta):
         clock.wrap(grpo, "sequence_logprobs", grad_phase(FORWARD, NO_GRAD),
                    positions=lambda model, prompt_ids, prompt_mask, completion_ids, *a, **k:
                    prompt_ids.shape[0] * (prompt_ids.shape[1] + completion_ids.shape[1]))
-        _, _, history = train_grpo(course_config(steps, seed, beta), progress=False)
+        _, _, history = train_grpo(course_config(args, seed), progress=False)
     print(f"  ours: mean reward {statistics.mean(h['reward'] for h in history):.3f}", flush=True)
     return clock
 
 
-def trl_run(steps, seed, beta, overrides=None):
+def trl_run(args, seed, overrides=None):
     import trl
     from datasets import Dataset
 
     torch.set_num_threads(1)
     clock = PhaseClock()
-    config = course_config(steps, seed, beta)
+    config = course_config(args, seed)
     policy, tokenizer = load_policy(config.model)
-    problems = addition_problems(steps * config.prompts_per_step, seed=seed, split="train")
+    problems = addition_problems(config.steps * config.prompts_per_step, seed=seed, split="train")
     data = Dataset.from_dict({"prompt": [make_prompt(p, config.template) for p in problems]})
     with tempfile.TemporaryDirectory() as out, clock.running():
-        args = build_trl_config("grpo", config, out, **(overrides or {}))
         trainer = trl.GRPOTrainer(model=policy, reward_funcs=rule_reward_functions(tokenizer, problems, config),
-                                  args=args, train_dataset=data, processing_class=tokenizer)
+                                  args=build_trl_config("grpo", config, out, **(overrides or {})),
+                                  train_dataset=data, processing_class=tokenizer)
         clock.wrap(trainer, "_generate", GENERATION)
         clock.wrap(trainer, "_calculate_rewards", SCORING)
         clock.wrap(trainer, "_get_per_token_logps_and_entropies", grad_phase(FORWARD, NO_GRAD),
                    positions=lambda model, input_ids, *a, **k: input_ids.numel())
-        trainer.train()
+        quiet(trainer).train()
     rewards = [h["reward"] for h in trainer.state.log_history if "reward" in h]
     print(f"  trl: mean reward {statistics.mean(rewards):.3f}", flush=True)
-    if len(clock.steps) != steps:
-        raise RuntimeError(f"timed {len(clock.steps)} optimizer steps, expected {steps}")
-    return clock
+    return check_steps(clock, config.steps)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=2)
+def beta_argument(parser):
     parser.add_argument("--beta", type=float, default=0.0, help="k3 coefficient: > 0 adds the reference's log-probs")
-    parser.add_argument("--trl-defaults", action="store_true",
-                        help="also run TRL with its own defaults (bf16 autocast, activation checkpointing)")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    print(machine())
-    runs = {"ours": lambda seed: ours(args.steps, seed, args.beta),
-            "trl": lambda seed: trl_run(args.steps, seed, args.beta)}
-    if args.trl_defaults:
-        runs["trl defaults"] = lambda seed: trl_run(args.steps, seed, args.beta, TRL_DEFAULTS)
-    median = report(alternate(runs, args.repeats), PHASES)
-    print(f"\nratio ours / trl (median step): {median['ours'] / median['trl']:.2f}  (target <= 1)")
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, PHASES, ours, trl_run, TRL_DEFAULTS, steps=8, add_arguments=beta_argument, target=1.0)

@@ -28,6 +28,8 @@ faster than float32. ``--trl-defaults`` adds a run of TRL with its own defaults;
 
 import functools
 import platform
+import argparse
+import copy
 import statistics
 import time
 from contextlib import contextmanager
@@ -184,3 +186,53 @@ def report(steps, phases, ours="ours"):
         print(f"{'fwd+bwd s/1k positions':24s}" + "".join(f"{per[n]:18.4f}" for n in names)
               + "".join(f"{per[ours] / per[n]:20.2f}" for n in others))
     return median
+
+
+def course_order(rows, batch_size, seed):
+    """`rows` in the order the course's loops read them (``llm.sft.batch_order``, one epoch), copied.
+
+    TRL reads a data set as given with ``train_sampling_strategy="sequential"`` (its default
+    samples at random), so both sides see the same batches in the same order.
+    """
+    from rlllm_course.llm.sft import batch_order
+    order = batch_order(len(rows), len(rows) // batch_size, batch_size, seed)
+    return [copy.deepcopy(rows[i]) for i in order]
+
+
+def preference_pairs(n):
+    """The first `n` shipped preference pairs of the training split, as prompt/chosen/rejected rows."""
+    from rlllm_course.llm.model import DATA_DIR
+    from rlllm_course.rlhf.preferences import load_preferences
+    rows = load_preferences(DATA_DIR / "assistant-preferences", "train")[:n]
+    return [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in rows]
+
+
+def check_steps(clock, expected):
+    """Fail loudly when a run took another number of optimizer steps than the comparison assumes."""
+    if len(clock.steps) != expected:
+        raise RuntimeError(f"timed {len(clock.steps)} optimizer steps, expected {expected}")
+    return clock
+
+
+def main(doc, phases, ours, trl_run, trl_defaults, steps, add_arguments=None, target=None):
+    """The command line of a side-by-side benchmark.
+
+    ours(args, seed) and trl_run(args, seed, overrides=None) return a PhaseClock; `trl_defaults`
+    are the overrides that give TRL its own defaults back (``--trl-defaults`` adds that run).
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=steps)
+    parser.add_argument("--repeats", type=int, default=2)
+    own = ", ".join(f"{k}={v}" for k, v in trl_defaults.items())
+    parser.add_argument("--trl-defaults", action="store_true", help=f"also run TRL with its own defaults ({own})")
+    if add_arguments is not None:
+        add_arguments(parser)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    print(machine())
+    runs = {"ours": lambda seed: ours(args, seed), "trl": lambda seed: trl_run(args, seed)}
+    if args.trl_defaults:
+        runs["trl defaults"] = lambda seed: trl_run(args, seed, trl_defaults)
+    median = report(alternate(runs, args.repeats), phases)
+    print(f"\nratio ours / trl (median step): {median['ours'] / median['trl']:.2f}"
+          + (f"  (target <= {target:g})" if target is not None else ""))

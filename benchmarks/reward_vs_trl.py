@@ -15,88 +15,58 @@ step, its ``data_collator``), forward + loss (ours ``sequence_rewards`` +
 ``bradley_terry_loss``, TRL ``compute_loss``), backward + step.
 """
 
-import argparse
-import copy
 import tempfile
 
 import torch
 
-from phase_clock import BACKWARD, PhaseClock, alternate, machine, report
-from rlllm_course.llm.model import DATA_DIR
-from rlllm_course.llm.sft import batch_order
+from phase_clock import BACKWARD, PhaseClock, check_steps, course_order, main, preference_pairs
 from rlllm_course.rlhf import reward_model
-from rlllm_course.rlhf.preferences import load_preferences
 from rlllm_course.rlhf.reward_model import RewardConfig, load_reward_model, train_reward_model
-from rlllm_course.scale.trl_recipes import build_trl_config
+from rlllm_course.scale.trl_recipes import build_trl_config, quiet
 
 BATCH, FORWARD = "batch", "forward + loss"
 PHASES = [BATCH, FORWARD, BACKWARD]
 TRL_DEFAULTS = {"bf16": True, "activation_checkpointing": True}
 
 
-def pairs(steps, batch_size):
-    rows = load_preferences(DATA_DIR / "assistant-preferences", "train")[:steps * batch_size]
-    return [{k: p[k] for k in ("prompt", "chosen", "rejected")} for p in rows]
-
-
 def course_config(seed):
     return RewardConfig(epochs=1.0, batch_size=32, seed=seed, num_threads=1)
 
 
-def ours(data, seed):
+def ours(args, seed):
+    config = course_config(seed)
+    data = preference_pairs(args.steps * config.batch_size)
     clock = PhaseClock()
     with clock.running():
         clock.wrap(reward_model, "reward_inputs", BATCH)
         clock.wrap(reward_model, "sequence_rewards", FORWARD)
         clock.wrap(reward_model, "bradley_terry_loss", FORWARD)
         rm, tokenizer = load_reward_model("assistant", seed=seed)
-        history = train_reward_model(rm, tokenizer, data, course_config(seed), progress=False)
+        history = train_reward_model(rm, tokenizer, data, config, progress=False)
     print(f"  ours: last loss {history[-1]['loss']:.3f}", flush=True)
     return clock
 
 
-def trl_run(data, seed, overrides=None):
+def trl_run(args, seed, overrides=None):
     import trl
     from datasets import Dataset
 
     torch.set_num_threads(1)
     clock = PhaseClock()
     config = course_config(seed)
+    data = preference_pairs(args.steps * config.batch_size)
     with tempfile.TemporaryDirectory() as out, clock.running():
         rm, tokenizer = load_reward_model("assistant", seed=seed)
-        # the course's batches, in its order: TRL reads the pairs as given (its default samples at random)
-        in_order = [copy.deepcopy(data[i]) for i in batch_order(len(data), len(data) // config.batch_size,
-                                                                config.batch_size, seed)]
-        args = build_trl_config("reward", config, out, train_sampling_strategy="sequential",
-                                **(overrides or {}))
-        trainer = trl.RewardTrainer(model=rm, args=args, train_dataset=Dataset.from_list(in_order),
-                                    processing_class=tokenizer)
+        trl_args = build_trl_config("reward", config, out, train_sampling_strategy="sequential", **(overrides or {}))
+        trainer = trl.RewardTrainer(model=rm, args=trl_args, processing_class=tokenizer,
+                                    train_dataset=Dataset.from_list(course_order(data, config.batch_size, seed)))
         clock.wrap(trainer, "data_collator", BATCH)
         clock.wrap(trainer, "compute_loss", FORWARD)
-        trainer.train()
+        quiet(trainer).train()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     print(f"  trl: last loss {losses[-1]:.3f}", flush=True)
-    if len(clock.steps) != len(data) // config.batch_size:
-        raise RuntimeError(f"timed {len(clock.steps)} optimizer steps, expected {len(data) // config.batch_size}")
-    return clock
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--trl-defaults", action="store_true",
-                        help="also run TRL with its own defaults (bf16 autocast, activation checkpointing)")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    print(machine())
-    data = pairs(args.steps, course_config(0).batch_size)
-    runs = {"ours": lambda seed: ours(data, seed), "trl": lambda seed: trl_run(data, seed)}
-    if args.trl_defaults:
-        runs["trl defaults"] = lambda seed: trl_run(data, seed, TRL_DEFAULTS)
-    median = report(alternate(runs, args.repeats), PHASES)
-    print(f"\nratio ours / trl (median step): {median['ours'] / median['trl']:.2f}")
+    return check_steps(clock, args.steps)
 
 
 if __name__ == "__main__":
-    main()
+    main(__doc__, PHASES, ours, trl_run, TRL_DEFAULTS, steps=20)

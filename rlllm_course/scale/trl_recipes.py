@@ -226,6 +226,16 @@ def markdown_table(trainer):
     return "\n".join(lines)
 
 
+def quiet(trainer):
+    """`trainer` without its PrinterCallback, which prints every log dict when tqdm is off.
+
+    ``trainer.state.log_history`` keeps them all.
+    """
+    from transformers import PrinterCallback
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
 def _run(trainer, config, output_dir, max_steps, **kwargs):
     """Build the TRL config and the trainer (in `output_dir` or a temporary folder), train: (model, history)."""
     if max_steps is not None and not (isinstance(max_steps, int) and max_steps >= 1):
@@ -234,9 +244,7 @@ def _run(trainer, config, output_dir, max_steps, **kwargs):
     with tempfile.TemporaryDirectory() as scratch:
         overrides = {} if max_steps is None else {"max_steps": max_steps}
         args = build_trl_config(trainer, config, output_dir or scratch, **overrides)
-        run = getattr(_trl(), TABLES[trainer][0])(args=args, **kwargs)
-        from transformers import PrinterCallback
-        run.remove_callback(PrinterCallback)  # with disable_tqdm, it prints every log dict; the history has them
+        run = quiet(getattr(_trl(), TABLES[trainer][0])(args=args, **kwargs))
         run.train()
     history = [entry for entry in run.state.log_history if "loss" in entry]  # not the run's summary
     return run.model.eval(), history
