@@ -62,6 +62,22 @@ def released(name):
 
 
 
+def save_random_llama(folder, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64):
+    """A random Llama (seed 0) with the course's tokenizer, saved to `folder` as a model folder; the tokenizer."""
+    import torch
+    from transformers import LlamaForCausalLM
+    from rlllm_course.llm.model import tiny_config
+    from rlllm_course.llm.tokenizer import build_tokenizer
+    tokenizer = build_tokenizer()
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(tiny_config(len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id,
+                                         hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
+                                         intermediate_size=intermediate_size))
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
 @pytest.fixture(scope="session")
 def base_dir(tmp_path_factory):
     """A tiny random assistant LM saved like the shipped assistant base (config, weights, tokenizer)."""

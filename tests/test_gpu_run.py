@@ -7,13 +7,12 @@ shipped tiny model, whose groups carry a reward signal, shows that the run train
 
 import pytest
 import torch
-from transformers import LlamaForCausalLM
+from conftest import save_random_llama
 
 from rlllm_course import cli
 from rlllm_course.llm.grpo import GRPOConfig
-from rlllm_course.llm.model import load_policy, tiny_config
+from rlllm_course.llm.model import load_policy
 from rlllm_course.llm.tasks import addition_problem, addition_problems, make_prompt
-from rlllm_course.llm.tokenizer import build_tokenizer
 from rlllm_course.scale.gpu_run import chat_prompt, gpu_grpo
 from rlllm_course.scale.throughput import matmul_flops_per_second, measured_grpo_step
 
@@ -28,12 +27,7 @@ TINY_CHAT_TEMPLATE = ("Q:{{ messages[0]['content'].split('What is ')[1].rstrip('
 def random_folder(tmp_path_factory):
     """A random 2-layer Llama and the course's tokenizer (no chat template) in a temp folder."""
     folder = tmp_path_factory.mktemp("random-llama")
-    tokenizer = build_tokenizer()
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(tiny_config(len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id,
-                                         hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64))
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    save_random_llama(folder)
     return folder
 
 

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from conftest import save_random_llama
 
 from rlllm_course.llm.losses import (
     bradley_terry_loss, dpo_loss, group_advantages, kl_k1, kl_k3, masked_mean, masked_sum,
@@ -217,17 +218,9 @@ def trl_factory(tmp_path_factory):
     """Build TRL GRPOTrainers on a tiny random Llama saved to a temp folder (CPU, no download)."""
     trl = pytest.importorskip("trl")
     from datasets import Dataset
-    from transformers import LlamaForCausalLM
-    from rlllm_course.llm.model import tiny_config
-    from rlllm_course.llm.tokenizer import build_tokenizer
 
-    tokenizer = build_tokenizer()
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(tiny_config(len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id,
-                                         hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32))
     folder = tmp_path_factory.mktemp("trl")
-    model.save_pretrained(folder / "model")
-    tokenizer.save_pretrained(folder / "model")
+    tokenizer = save_random_llama(folder / "model", hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32)
     dataset = Dataset.from_dict({"prompt": ["Q:1+2\nA:", "Q:3+4\nA:"] * 4})
     state = {"rewards": torch.zeros(B)}
 
